@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh machine, then runs the whole suite:
+# lint (ruff), types (mypy --strict), and pytest on SQLite and PostgreSQL, browser tests included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk)
+if [ -z "${DATAHEALTH_TEST_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need_apt+=(postgresql)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing system packages: ${need_apt[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+echo "== installing Python packages"
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# A throw-away PostgreSQL cluster on loopback, unless one was given.
+if [ -z "${DATAHEALTH_TEST_POSTGRES_URL:-}" ]; then
+  bash scripts/pg-start.sh
+  # shellcheck disable=SC1091
+  source var/test-postgres/env
+  trap 'bash scripts/pg-stop.sh' EXIT
+fi
+
+echo "== ruff"
+ruff check src tests benchmarks
+echo "== mypy --strict"
+mypy src
+echo "== pytest (SQLite and PostgreSQL)"
+python3 -m pytest -n 2 --dist loadfile "$@"

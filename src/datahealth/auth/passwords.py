@@ -1,0 +1,61 @@
+"""Password hashing (argon2id) and policy."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from datahealth.errors import Problem, UserError
+
+_HASHER = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    if not stored_hash:
+        # Spend the same effort as a real check so that timing does not reveal unknown accounts.
+        _HASHER.hash(password)
+        return False
+    try:
+        return _HASHER.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_new_password(password: str, confirmation: str, minimum: int) -> None:
+    """Raise a catalogued error unless the new password is acceptable."""
+    problems: list[Problem] = []
+    if len(password) < minimum:
+        problems.append(Problem("DH-A105", {"minimum": minimum}, field="password"))
+    if password != confirmation:
+        problems.append(Problem("DH-A107", field="password_confirmation"))
+    if problems:
+        raise UserError(*problems)
+
+
+def new_token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def new_activation_code() -> str:
+    """A one-time code a person can type: 4 groups of 4 from an unambiguous alphabet (~80 bits)."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    raw = "".join(secrets.choice(alphabet) for _ in range(16))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+def token_digest(token: str) -> str:
+    """SHA-256 of a high-entropy random token (session ids); a fast hash suffices at that entropy."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def activation_digest(code: str) -> str:
+    """SHA-256 of an activation code, forgiving case, spaces and hyphens as typed."""
+    normalised = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(normalised.encode()).hexdigest()

@@ -1,0 +1,6 @@
+"""Imports every feature's table module so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+from datahealth.auth import tables as auth_tables
+from datahealth.survey import tables as survey_tables
+
+__all__ = ["auth_tables", "survey_tables"]

@@ -1,0 +1,102 @@
+"""The web application: ``create_app(settings)`` builds a fresh app (one per test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from datahealth import __version__, migrate
+from datahealth.clock import Clock, format_jst, system_clock
+from datahealth.config import Settings
+from datahealth.db import make_engine, make_session_factory
+from datahealth.errors import DatahealthError, NotAuthenticated, NotFound, Problem, UserError
+from datahealth.institutions import bed_band, founder_type_label, prefecture_name
+from datahealth.web import routes
+from datahealth.web.context import AppState, render
+from datahealth.web.security import security_headers
+
+WEB_DIR = Path(__file__).parent
+
+
+class SchemaNotReady(RuntimeError):
+    """The database is not migrated to this version of the code."""
+
+
+def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
+    engine = make_engine(settings)
+    if not migrate.is_up_to_date(engine):
+        raise SchemaNotReady(
+            "データベースが最新ではありません。`datahealth db upgrade` を実行してください。 / "
+            "The database schema is not up to date: run `datahealth db upgrade`."
+        )
+    templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    templates.env.globals.update(
+        version=__version__,
+        prefecture_name=prefecture_name,
+        bed_band=bed_band,
+        founder_type_label=founder_type_label,
+        format_jst=format_jst,
+    )
+    app = FastAPI(title="datahealth", version=__version__, docs_url=None, redoc_url=None)
+    app.state.datahealth = AppState(settings, make_session_factory(engine), templates, clock)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.middleware("http")(security_headers)
+    for router in routes.ROUTERS:
+        app.include_router(router)
+    _install_error_handlers(app)
+    return app
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DatahealthError)
+    async def datahealth_error(request: Request, exc: DatahealthError) -> Response:
+        if _wants_json(request):
+            return JSONResponse(
+                {"error": {"status": exc.status, "code": exc.code, "problems": [p.as_dict() for p in exc.problems]}},
+                status_code=exc.status,
+            )
+        if isinstance(exc, NotAuthenticated):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            if request.headers.get("hx-request"):
+                response: Response = Response(status_code=401, headers={"HX-Redirect": "/login"})
+                return response
+            return RedirectResponse(f"/login?next={target}", status_code=303)
+        return render(request, "error.html", status_code=exc.status, error=exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        error: DatahealthError = NotFound() if exc.status_code == 404 else UserError(Problem("DH-G500"))
+        error_status = exc.status_code
+        if _wants_json(request):
+            return JSONResponse(
+                {
+                    "error": {
+                        "status": error_status,
+                        "code": error.code,
+                        "problems": [p.as_dict() for p in error.problems],
+                    }
+                },
+                status_code=error_status,
+            )
+        return render(request, "error.html", status_code=error_status, error=error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        fields = ", ".join(".".join(str(part) for part in error["loc"]) for error in exc.errors())
+        error = UserError(Problem("DH-G400", {"field": fields}))
+        if _wants_json(request):
+            return JSONResponse(
+                {"error": {"status": 400, "code": error.code, "problems": [p.as_dict() for p in error.problems]}},
+                status_code=400,
+            )
+        return render(request, "error.html", status_code=400, error=error)

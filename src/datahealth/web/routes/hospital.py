@@ -1,0 +1,176 @@
+"""Hospital side: my surveys, the form by section, review, submit, receipt."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from datahealth.auth.service import Principal
+from datahealth.errors import NotFound, UserError
+from datahealth.survey import service
+from datahealth.survey.answers import draft_problems, relevant_names
+from datahealth.survey.tables import ResponseStatus, Survey, SurveyStatus
+from datahealth.web.context import (
+    app_state,
+    now,
+    redirect,
+    render,
+    require_hospital,
+    require_principal,
+    verify_csrf,
+)
+from datahealth.web.forms import form_values, section_index, section_views, shown_names
+from datahealth.web.review import render_review
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    principal = require_principal(request)
+    if principal.is_admin:
+        return redirect("/admin")
+    with app_state(request).db() as db:
+        rows = service.surveys_for(db, principal)
+        moment = now(request)
+        items = [(survey, response, service.phase(survey, moment)) for survey, response in rows]
+    return render(request, "hospital/home.html", items=items)
+
+
+@router.get("/surveys/{survey_id}", response_class=HTMLResponse)
+def survey_entry(request: Request, survey_id: int) -> Response:
+    principal = require_hospital(request)
+    with app_state(request).db() as db:
+        survey = _visible_survey(db, principal, survey_id)
+        response = service.response_for(db, principal, survey)
+        if response is not None and response.status == ResponseStatus.SUBMITTED:
+            return redirect(f"/surveys/{survey_id}/review")
+        first = service.definition_of(survey).sections[0].name
+    return redirect(f"/surveys/{survey_id}/s/{first}")
+
+
+def _visible_survey(db: Session, principal: Principal, survey_id: int) -> Survey:
+    survey = db.get(Survey, survey_id)
+    if (
+        survey is None
+        or survey.status == SurveyStatus.DRAFT
+        or not service.is_target(db, survey, principal.organisation_id)
+    ):
+        raise NotFound()
+    return survey
+
+
+@router.get("/surveys/{survey_id}/s/{section_name}", response_class=HTMLResponse)
+def section_page(request: Request, survey_id: int, section_name: str, saved: str | None = None) -> Response:
+    principal = require_hospital(request)
+    with app_state(request).db() as db:
+        survey = _visible_survey(db, principal, survey_id)
+        response = service.response_for(db, principal, survey)
+        if response is not None and response.status == ResponseStatus.SUBMITTED:
+            return redirect(f"/surveys/{survey_id}/review")
+        defn = service.definition_of(survey)
+        index = section_index(defn, section_name)
+        if index < 0:
+            raise NotFound()
+        answers = service.stored_answers(response)
+        relevant = relevant_names(defn, answers)
+        problems = draft_problems(defn, answers)
+        current_phase = service.phase(survey, now(request))
+    section = defn.sections[index]
+    return render(
+        request,
+        "hospital/section.html",
+        survey=survey,
+        defn=defn,
+        section=section,
+        index=index,
+        views=section_views(defn, section, answers, relevant, problems),
+        phase=current_phase,
+        saved=saved is not None,
+        saved_at=response.updated_at if response else None,
+    )
+
+
+@router.post("/surveys/{survey_id}/s/{section_name}", response_class=HTMLResponse)
+async def save_section(request: Request, survey_id: int, section_name: str) -> Response:
+    """Save the section's shown answers; works without JavaScript (PRG) and as the HTMX autosave."""
+    principal = require_hospital(request)
+    await verify_csrf(request, principal)
+    form = await request.form()
+    is_htmx = bool(request.headers.get("hx-request"))
+    state = app_state(request)
+    with state.db() as db:
+        survey = _visible_survey(db, principal, survey_id)
+        defn = service.definition_of(survey)
+        index = section_index(defn, section_name)
+        if index < 0:
+            raise NotFound()
+        section = defn.sections[index]
+        response = service.response_for(db, principal, survey, create=True)
+        assert response is not None  # noqa: S101  (create=True always returns one)
+        shown = shown_names(form, defn, section)
+        moment = state.clock()
+        problems = service.save_draft(db, principal, survey, response, form_values(form, defn), shown, moment)
+        answers = service.stored_answers(response)
+        relevant = relevant_names(defn, answers)
+        saved_at = response.updated_at
+    if is_htmx:
+        views = section_views(defn, section, answers, relevant, problems)
+        changed = [v for v in views if v.question.answerable and (v.relevant != (v.name in shown))]
+        return render(
+            request,
+            "hospital/autosave.html",
+            survey=survey,
+            defn=defn,
+            views=views,
+            changed=changed,
+            saved_at=saved_at,
+        )
+    action = str(form.get("action", "save"))
+    if action == "next" and index + 1 < len(defn.sections):
+        return redirect(f"/surveys/{survey_id}/s/{defn.sections[index + 1].name}")
+    if action == "prev" and index > 0:
+        return redirect(f"/surveys/{survey_id}/s/{defn.sections[index - 1].name}")
+    if action == "review":
+        return redirect(f"/surveys/{survey_id}/review")
+    return redirect(f"/surveys/{survey_id}/s/{section_name}?saved=1#form-status")
+
+
+@router.get("/surveys/{survey_id}/review", response_class=HTMLResponse)
+def review(request: Request, survey_id: int) -> Response:
+    principal = require_hospital(request)
+    with app_state(request).db() as db:
+        survey = _visible_survey(db, principal, survey_id)
+        response = service.response_for(db, principal, survey)
+        return render_review(request, survey, response)
+
+
+@router.post("/surveys/{survey_id}/submit", response_class=HTMLResponse)
+async def submit(request: Request, survey_id: int) -> Response:
+    principal = require_hospital(request)
+    await verify_csrf(request, principal)
+    state = app_state(request)
+    try:
+        with state.db() as db:
+            survey = _visible_survey(db, principal, survey_id)
+            response = service.response_for(db, principal, survey, create=True)
+            assert response is not None  # noqa: S101  (create=True always returns one)
+            service.submit(db, principal, survey, response, state.clock())
+    except UserError as error:
+        with state.db() as db:
+            survey = _visible_survey(db, principal, survey_id)
+            response = service.response_for(db, principal, survey)
+            return render_review(request, survey, response, submit_errors=error, status_code=error.status)
+    return redirect(f"/surveys/{survey_id}/receipt")
+
+
+@router.get("/surveys/{survey_id}/receipt", response_class=HTMLResponse)
+def receipt(request: Request, survey_id: int) -> Response:
+    principal = require_hospital(request)
+    with app_state(request).db() as db:
+        survey = _visible_survey(db, principal, survey_id)
+        response = service.response_for(db, principal, survey)
+        if response is None or response.status != ResponseStatus.SUBMITTED:
+            raise NotFound()
+        return render(request, "hospital/receipt.html", survey=survey, response=response)

@@ -1,0 +1,94 @@
+"""Cookies, CSRF and security headers for the web shell."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from datahealth.config import Settings
+from datahealth.errors import Forbidden, Problem
+
+ANON_CSRF_COOKIE = "dh_csrf"
+LANG_COOKIE = "dh_lang"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def session_cookie_name(settings: Settings) -> str:
+    # The __Host- prefix requires Secure, path=/ and no Domain: only usable behind HTTPS.
+    return "__Host-dh_session" if settings.secure_cookies else "dh_session"
+
+
+def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    response.set_cookie(
+        session_cookie_name(settings),
+        token,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+        path="/",
+        max_age=settings.session_absolute_hours * 3600,
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        session_cookie_name(settings), path="/", secure=settings.secure_cookies, httponly=True, samesite="lax"
+    )
+
+
+def anonymous_csrf_token(request: Request) -> str:
+    """The double-submit token for forms shown before login (login, activation)."""
+    existing = request.cookies.get(ANON_CSRF_COOKIE, "")
+    if len(existing) >= 32:
+        return existing
+    token: str = request.state.__dict__.setdefault("new_anon_csrf", secrets.token_urlsafe(32))
+    return token
+
+
+def remember_anonymous_csrf(request: Request, response: Response, settings: Settings) -> None:
+    token = request.state.__dict__.get("new_anon_csrf")
+    if token:
+        response.set_cookie(
+            ANON_CSRF_COOKIE, token, httponly=True, secure=settings.secure_cookies, samesite="strict", path="/"
+        )
+
+
+async def check_csrf(request: Request, expected: str) -> None:
+    """Reject a state-changing request whose token (form field or HTMX header) does not match."""
+    supplied = request.headers.get(CSRF_HEADER, "")
+    if not supplied:
+        content_type = request.headers.get("content-type", "")
+        if "form" in content_type:
+            form = await request.form()
+            value = form.get(CSRF_FIELD, "")
+            supplied = value if isinstance(value, str) else ""
+    if not expected or not supplied or not hmac.compare_digest(supplied, expected):
+        raise Forbidden(Problem("DH-A104"))
+
+
+async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    response = await call_next(request)
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if not request.url.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site relative paths are followed after login or a language switch."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
