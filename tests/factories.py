@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 from datahealth.auth.passwords import hash_password
 from datahealth.auth.service import Principal
 from datahealth.auth.tables import Organisation, OrgKind, Role, User
+from datahealth.survey.definitions import load_bundled
 from datahealth.survey.model import SurveyDefinition
 from datahealth.survey.service import create_survey, set_status, target_all_hospitals
 from datahealth.survey.tables import Survey, SurveyStatus
@@ -131,3 +133,32 @@ def complete_answers(hospital_name: str = "テスト病院") -> dict[str, str | 
         "q17_5": "g4_6",
         "q17_6": "yes",
     }
+
+
+@dataclass
+class World:
+    """Two hospitals (Tokyo 120 beds, Osaka 550 beds), an administrator, the FY2024 survey open."""
+
+    survey_id: int
+    hospital_a: int
+    hospital_b: int
+
+
+def make_world(db: Session) -> World:
+    a = make_org(db, code="1311111111", name="東京テスト病院", prefecture_code=13, bed_count=120)
+    b = make_org(db, code="2711111111", name="大阪テスト病院", prefecture_code=27, bed_count=550)
+    make_user(db, a, "hosp-a")
+    make_user(db, b, "hosp-b")
+    make_admin(db, "admin")
+    survey = make_open_survey(db, load_bundled("cyber-fy2024"))
+    return World(survey.id, a.id, b.id)
+
+
+def response_id(db: Session, organisation_id: int) -> int:
+    from sqlalchemy import select
+
+    from datahealth.survey.tables import Response
+
+    found = db.scalar(select(Response.id).where(Response.organisation_id == organisation_id))
+    assert found is not None
+    return found

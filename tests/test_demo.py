@@ -17,7 +17,9 @@ from datahealth.clock import JST, jst_date
 from datahealth.demo import (
     DEMO_PASSWORD,
     band_index,
+    demo_logins,
     generate_hospitals,
+    has_demo,
     load_demo,
     plausible_answers,
 )
@@ -98,8 +100,9 @@ def test_answers_follow_the_published_figures_by_band(defn: SurveyDefinition) ->
 
 def test_load_demo(db: Session, defn: SurveyDefinition) -> None:
     stages: Counter[str] = Counter()
-    summary = load_demo(db, hospitals=300, seed=7, today=TODAY,
-                        progress=lambda stage, done, total: stages.update([stage]))
+    summary = load_demo(
+        db, hospitals=300, seed=7, today=TODAY, progress=lambda stage, done, total: stages.update([stage])
+    )
     db.commit()
 
     assert summary.hospitals == 300
@@ -111,7 +114,10 @@ def test_load_demo(db: Session, defn: SurveyDefinition) -> None:
     survey = db.get(Survey, summary.survey_id)
     assert survey is not None
     assert (survey.status, survey.opens_on, survey.closes_on) == (
-        "open", TODAY - timedelta(days=20), TODAY + timedelta(days=22))
+        "open",
+        TODAY - timedelta(days=20),
+        TODAY + timedelta(days=22),
+    )
 
     responses = db.scalars(select(Response).where(Response.survey_id == survey.id)).all()
     submitted = [r for r in responses if r.status == ResponseStatus.SUBMITTED]
@@ -132,7 +138,10 @@ def test_load_demo(db: Session, defn: SurveyDefinition) -> None:
 
     progress = survey_progress(db, survey.id)
     assert (progress.overall.submitted, progress.overall.draft, progress.overall.total) == (
-        summary.submitted, summary.drafts, 300)
+        summary.submitted,
+        summary.drafts,
+        300,
+    )
 
 
 def test_demo_accounts_log_in(db: Session) -> None:
@@ -160,7 +169,10 @@ def test_demo_accounts_log_in(db: Session) -> None:
 
 
 def test_demo_needs_an_empty_database(db: Session) -> None:
+    assert not has_demo(db)
     load_demo(db, hospitals=5, seed=1, today=TODAY)
+    assert has_demo(db)
+    assert [login for _who, login in demo_logins()][:3] == ["admin", "demo-hospital1", "demo-hospital2"]
     with pytest.raises(Conflict) as caught:
         load_demo(db, hospitals=5, seed=1, today=TODAY)
     assert caught.value.code == "DH-G409"

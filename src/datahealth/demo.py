@@ -57,8 +57,9 @@ class _FixedHospital:
 
 
 FIXED_HOSPITALS: tuple[_FixedHospital, ...] = (
-    _FixedHospital("demo-hospital1", "1319999901", "さくら中央病院（デモ）", 13, 120, "medical_corporation",
-                   "not_started"),
+    _FixedHospital(
+        "demo-hospital1", "1319999901", "さくら中央病院（デモ）", 13, 120, "medical_corporation", "not_started"
+    ),
     _FixedHospital("demo-hospital2", "1419999902", "みなと総合病院（デモ）", 14, 250, "public", "draft"),
 )
 """Documented accounts a person can try; their codes lie outside the generated range (…9999xx)."""
@@ -80,35 +81,282 @@ class DemoSummary:
 
 # Population of each prefecture (2020 census, ten thousands), in JIS order: hospitals follow people.
 _POPULATION = (
-    522, 124, 121, 230, 96, 107, 183, 287, 193, 194, 734, 628, 1405, 924, 220, 103, 113, 77, 81, 205,
-    198, 363, 754, 177, 141, 258, 884, 547, 132, 92, 55, 67, 189, 280, 134, 72, 95, 133, 69, 514,
-    81, 131, 174, 112, 107, 159, 147,
+    522,
+    124,
+    121,
+    230,
+    96,
+    107,
+    183,
+    287,
+    193,
+    194,
+    734,
+    628,
+    1405,
+    924,
+    220,
+    103,
+    113,
+    77,
+    81,
+    205,
+    198,
+    363,
+    754,
+    177,
+    141,
+    258,
+    884,
+    547,
+    132,
+    92,
+    55,
+    67,
+    189,
+    280,
+    134,
+    72,
+    95,
+    133,
+    69,
+    514,
+    81,
+    131,
+    174,
+    112,
+    107,
+    159,
+    147,
 )
-_CITY_HEADS = ("大", "小", "高", "新", "上", "下", "中", "北", "南", "東", "西", "本", "若", "白", "青",
-               "松", "桜", "旭", "千", "美")
-_CITY_TAILS = ("川", "山", "田", "野", "原", "島", "崎", "沢", "浜", "森", "岡", "台", "津", "谷", "瀬",
-               "里", "見", "宮", "丘", "浦")
-_PLACES = ("中央", "青葉", "緑ヶ丘", "桜台", "東山", "西原", "南台", "北野", "若葉", "朝日", "富士見", "松原",
-           "川端", "高砂", "清水", "本郷", "栄", "港南", "平和台", "泉", "光が丘", "柏木", "みどり", "ひかり",
-           "さくら", "あおば", "駅前", "山手", "美原", "白鷺", "星川", "湖南", "鶴見台", "宮前", "城山",
-           "浜風", "杉の木", "梅林", "花園", "紅葉台")
-_CORPORATE = ("慈光", "誠心", "康生", "博愛", "仁和", "清風", "明星", "陽光", "緑風", "松柏", "瑞穂", "葵",
-              "光輝", "和光", "泉水", "敬愛", "恒生", "恵愛", "啓仁", "青嶺", "穂積", "愛生", "穂香", "健生",
-              "聖和", "秀峰", "育和", "成仁", "清和", "大樹", "翠松", "昭和", "朋友", "真心", "親和", "安寿",
-              "寿光", "桐陽", "白樺", "永生")
-_KINDS = ("病院", "病院", "病院", "記念病院", "総合病院", "中央病院", "リハビリテーション病院", "循環器病院",
-          "脳神経外科病院", "整形外科病院", "精神科病院", "こころの病院", "療養病院", "ホスピタル")
-_SURNAMES = ("佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田",
-             "佐々木", "山口", "松本", "井上", "木村", "林", "斎藤", "清水", "山崎", "森", "池田", "橋本",
-             "阿部", "石川", "山下", "中島", "石井", "小川", "前田", "岡田", "長谷川", "藤田", "後藤", "近藤",
-             "村上", "遠藤", "青木", "坂本")
-_GIVEN = ("花子", "太郎", "陽子", "健一", "美咲", "大輔", "由美", "誠", "直樹", "裕子", "翔太", "恵子",
-          "拓也", "真理", "浩二", "明美", "亮", "智子", "隆", "香織", "剛", "愛", "修", "彩", "聡", "舞",
-          "学", "優子", "渉", "千尋")
+_CITY_HEADS = (
+    "大",
+    "小",
+    "高",
+    "新",
+    "上",
+    "下",
+    "中",
+    "北",
+    "南",
+    "東",
+    "西",
+    "本",
+    "若",
+    "白",
+    "青",
+    "松",
+    "桜",
+    "旭",
+    "千",
+    "美",
+)
+_CITY_TAILS = (
+    "川",
+    "山",
+    "田",
+    "野",
+    "原",
+    "島",
+    "崎",
+    "沢",
+    "浜",
+    "森",
+    "岡",
+    "台",
+    "津",
+    "谷",
+    "瀬",
+    "里",
+    "見",
+    "宮",
+    "丘",
+    "浦",
+)
+_PLACES = (
+    "中央",
+    "青葉",
+    "緑ヶ丘",
+    "桜台",
+    "東山",
+    "西原",
+    "南台",
+    "北野",
+    "若葉",
+    "朝日",
+    "富士見",
+    "松原",
+    "川端",
+    "高砂",
+    "清水",
+    "本郷",
+    "栄",
+    "港南",
+    "平和台",
+    "泉",
+    "光が丘",
+    "柏木",
+    "みどり",
+    "ひかり",
+    "さくら",
+    "あおば",
+    "駅前",
+    "山手",
+    "美原",
+    "白鷺",
+    "星川",
+    "湖南",
+    "鶴見台",
+    "宮前",
+    "城山",
+    "浜風",
+    "杉の木",
+    "梅林",
+    "花園",
+    "紅葉台",
+)
+_CORPORATE = (
+    "慈光",
+    "誠心",
+    "康生",
+    "博愛",
+    "仁和",
+    "清風",
+    "明星",
+    "陽光",
+    "緑風",
+    "松柏",
+    "瑞穂",
+    "葵",
+    "光輝",
+    "和光",
+    "泉水",
+    "敬愛",
+    "恒生",
+    "恵愛",
+    "啓仁",
+    "青嶺",
+    "穂積",
+    "愛生",
+    "穂香",
+    "健生",
+    "聖和",
+    "秀峰",
+    "育和",
+    "成仁",
+    "清和",
+    "大樹",
+    "翠松",
+    "昭和",
+    "朋友",
+    "真心",
+    "親和",
+    "安寿",
+    "寿光",
+    "桐陽",
+    "白樺",
+    "永生",
+)
+_KINDS = (
+    "病院",
+    "病院",
+    "病院",
+    "記念病院",
+    "総合病院",
+    "中央病院",
+    "リハビリテーション病院",
+    "循環器病院",
+    "脳神経外科病院",
+    "整形外科病院",
+    "精神科病院",
+    "こころの病院",
+    "療養病院",
+    "ホスピタル",
+)
+_SURNAMES = (
+    "佐藤",
+    "鈴木",
+    "高橋",
+    "田中",
+    "伊藤",
+    "渡辺",
+    "山本",
+    "中村",
+    "小林",
+    "加藤",
+    "吉田",
+    "山田",
+    "佐々木",
+    "山口",
+    "松本",
+    "井上",
+    "木村",
+    "林",
+    "斎藤",
+    "清水",
+    "山崎",
+    "森",
+    "池田",
+    "橋本",
+    "阿部",
+    "石川",
+    "山下",
+    "中島",
+    "石井",
+    "小川",
+    "前田",
+    "岡田",
+    "長谷川",
+    "藤田",
+    "後藤",
+    "近藤",
+    "村上",
+    "遠藤",
+    "青木",
+    "坂本",
+)
+_GIVEN = (
+    "花子",
+    "太郎",
+    "陽子",
+    "健一",
+    "美咲",
+    "大輔",
+    "由美",
+    "誠",
+    "直樹",
+    "裕子",
+    "翔太",
+    "恵子",
+    "拓也",
+    "真理",
+    "浩二",
+    "明美",
+    "亮",
+    "智子",
+    "隆",
+    "香織",
+    "剛",
+    "愛",
+    "修",
+    "彩",
+    "聡",
+    "舞",
+    "学",
+    "優子",
+    "渉",
+    "千尋",
+)
 
 # Founder types, roughly the national shares of hospitals (医療施設調査).
-_FOUNDERS = (("national", 3), ("public", 15), ("social_insurance", 1), ("medical_corporation", 70),
-             ("individual", 2), ("other", 9))
+_FOUNDERS = (
+    ("national", 3),
+    ("public", 15),
+    ("social_insurance", 1),
+    ("medical_corporation", 70),
+    ("individual", 2),
+    ("other", 9),
+)
 # Share of hospitals in each bed band (20-99 … 500+), by founder: public bodies run the large ones.
 _BAND_WEIGHTS: dict[str, tuple[int, ...]] = {
     "national": (8, 18, 20, 22, 14, 18),
@@ -130,19 +378,28 @@ def _hospital_name(rng: random.Random, founder: str, prefecture_code: int, beds:
         return rng.choice((f"国立病院機構 {_city(rng)}医療センター", f"国立病院機構 {_city(rng)}病院"))
     if founder == "public":
         prefecture = PREFECTURES[prefecture_code - 1][0]
-        return rng.choice((f"{_city(rng)}市立{place}病院", f"{_city(rng)}市民病院",
-                           f"{prefecture}立{place}病院",
-                           f"{_city(rng)}町立病院" if beds < 200 else f"{_city(rng)}赤十字病院",
-                           f"{_city(rng)}厚生病院"))
+        return rng.choice(
+            (
+                f"{_city(rng)}市立{place}病院",
+                f"{_city(rng)}市民病院",
+                f"{prefecture}立{place}病院",
+                f"{_city(rng)}町立病院" if beds < 200 else f"{_city(rng)}赤十字病院",
+                f"{_city(rng)}厚生病院",
+            )
+        )
     if founder == "social_insurance":
         return rng.choice((f"{_city(rng)}社会保険病院", f"健康保険組合連合会 {_city(rng)}病院"))
     if founder == "individual":
         return rng.choice(_SURNAMES) + rng.choice(("病院", "外科病院", "内科病院", "医院"))
     if founder == "other":
         corp = rng.choice(_CORPORATE)
-        return rng.choice((f"社会福祉法人{corp}会 {place}{kind}", f"公益財団法人{corp}会 {place}{kind}",
-                           f"学校法人{corp}学園 {corp}大学附属病院" if beds >= 400 else
-                           f"一般社団法人{corp}会 {place}病院"))
+        return rng.choice(
+            (
+                f"社会福祉法人{corp}会 {place}{kind}",
+                f"公益財団法人{corp}会 {place}{kind}",
+                f"学校法人{corp}学園 {corp}大学附属病院" if beds >= 400 else f"一般社団法人{corp}会 {place}病院",
+            )
+        )
     return f"医療法人{rng.choice(_CORPORATE)}会 {place}{kind}"
 
 
@@ -184,8 +441,16 @@ def generate_hospitals(n: int, seed: int) -> list[dict[str, Any]]:
                 continue
         codes.add(code)
         names.add(name)
-        hospitals.append({"code": code, "name": name, "prefecture_code": prefecture, "bed_count": beds,
-                          "founder_type": founder, "email": f"info-{code}@example.jp"})
+        hospitals.append(
+            {
+                "code": code,
+                "name": name,
+                "prefecture_code": prefecture,
+                "bed_count": beds,
+                "founder_type": founder,
+                "email": f"info-{code}@example.jp",
+            }
+        )
     return hospitals
 
 
@@ -224,16 +489,45 @@ _CHOICE_WEIGHTS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "q17_5": ((25, 30, 25, 13, 7), (17, 23, 27, 20, 13)),  # generations: about 78 % keep ≥ 2
 }
 # IPA qualifications a CISO holds, with how common each is.
-_EXAMS = (("fundamental_it_engineer", 30), ("applied_it_engineer", 18), ("it_passport", 25),
-          ("info_security_management", 14), ("riss_registered", 4), ("riss_exam", 3),
-          ("network_specialist", 4), ("database_specialist", 3), ("project_manager", 3),
-          ("it_service_manager", 2), ("systems_auditor", 1), ("it_strategist", 1),
-          ("system_architect", 1), ("embedded_specialist", 1), ("other", 22))
-_OTHER_QUALIFICATIONS = ("医療情報技師", "上級医療情報技師", "診療情報管理士", "医療情報セキュリティ技術者",
-                         "情報セキュリティ関連の民間資格")
+_EXAMS = (
+    ("fundamental_it_engineer", 30),
+    ("applied_it_engineer", 18),
+    ("it_passport", 25),
+    ("info_security_management", 14),
+    ("riss_registered", 4),
+    ("riss_exam", 3),
+    ("network_specialist", 4),
+    ("database_specialist", 3),
+    ("project_manager", 3),
+    ("it_service_manager", 2),
+    ("systems_auditor", 1),
+    ("it_strategist", 1),
+    ("system_architect", 1),
+    ("embedded_specialist", 1),
+    ("other", 22),
+)
+_OTHER_QUALIFICATIONS = (
+    "医療情報技師",
+    "上級医療情報技師",
+    "診療情報管理士",
+    "医療情報セキュリティ技術者",
+    "情報セキュリティ関連の民間資格",
+)
 # Minimum password length (Q13): most rules say 8; some 4–6; a growing few follow the 13+ guidance.
-_PASSWORD_LENGTHS = ((4, 4), (5, 2), (6, 10), (7, 2), (8, 52), (9, 2), (10, 9), (12, 5), (13, 8),
-                     (14, 2), (15, 2), (16, 2))
+_PASSWORD_LENGTHS = (
+    (4, 4),
+    (5, 2),
+    (6, 10),
+    (7, 2),
+    (8, 52),
+    (9, 2),
+    (10, 9),
+    (12, 5),
+    (13, 8),
+    (14, 2),
+    (15, 2),
+    (16, 2),
+)
 
 
 def band_index(beds: int | None) -> int:
@@ -252,8 +546,9 @@ def respondent_name(rng: random.Random) -> str:
     return f"{rng.choice(_SURNAMES)} {rng.choice(_GIVEN)}"
 
 
-def _answer(defn: SurveyDefinition, question: Question, hospital: dict[str, Any], band: int,
-            rng: random.Random) -> str | list[str] | None:
+def _answer(
+    defn: SurveyDefinition, question: Question, hospital: dict[str, Any], band: int, rng: random.Random
+) -> str | list[str] | None:
     name = question.name
     if name == "q1_1":
         return respondent_name(rng)
@@ -315,6 +610,27 @@ def partial_answers(defn: SurveyDefinition, hospital: dict[str, Any], rng: rando
 # --- loading ---------------------------------------------------------------------------------------
 
 
+def demo_logins() -> list[tuple[str, str]]:
+    """(who, login ID) of the documented demo accounts, for the CLI to print with ``DEMO_PASSWORD``."""
+    return [
+        ("ministry administrator / 厚生労働省 調査事務局", ADMIN_LOGIN),
+        *(
+            (
+                f"hospital, {'not started / 未回答' if h.status == 'not_started' else 'draft / 一時保存中'}: {h.name}",
+                h.login,
+            )
+            for h in FIXED_HOSPITALS
+        ),
+        ("any other synthetic hospital / その他の病院", "h + 医療機関コード (institution code)"),
+    ]
+
+
+def has_demo(db: Session) -> bool:
+    """Whether the demo has been loaded into this database (its fixed demo account exists)."""
+    login = FIXED_HOSPITALS[0].login
+    return db.scalar(select(func.count()).select_from(User).where(User.login_id == login)) == 1
+
+
 def _moment(rng: random.Random, first: date, last: date) -> datetime:
     """A random office-hours moment (09:00–18:00 JST) on a day from ``first`` to ``last``."""
     day = first + timedelta(days=rng.randrange(max(1, (last - first).days + 1)))
@@ -341,9 +657,7 @@ def load_demo(
     """
     if hospitals < len(FIXED_HOSPITALS):
         raise ValueError(f"the demo needs at least {len(FIXED_HOSPITALS)} hospitals")
-    if db.scalar(select(func.count()).select_from(Organisation)) or db.scalar(
-        select(func.count()).select_from(Survey)
-    ):
+    if db.scalar(select(func.count()).select_from(Organisation)) or db.scalar(select(func.count()).select_from(Survey)):
         raise Conflict.of("DH-G409")
     report = progress or (lambda _stage, _done, _total: None)
     rng = random.Random(seed)  # noqa: S311 - synthetic demo data, not security
@@ -351,30 +665,67 @@ def load_demo(
     # shares this one hash of the documented demo password; real accounts are activated one by one.
     password_hash = hash_password(DEMO_PASSWORD)
 
-    ministry_id = db.execute(insert(Organisation).returning(Organisation.id), [{
-        "kind": OrgKind.MINISTRY.value, "code": "MHLW", "name": "厚生労働省", "prefecture_code": None,
-        "bed_count": None, "founder_type": None, "email": None,
-    }]).scalar_one()
-    db.execute(insert(User), [{"login_id": ADMIN_LOGIN, "display_name": "厚生労働省 調査事務局",
-                               "role": Role.ADMIN.value, "organisation_id": ministry_id,
-                               "password_hash": password_hash}])
+    ministry_id = db.execute(
+        insert(Organisation).returning(Organisation.id),
+        [
+            {
+                "kind": OrgKind.MINISTRY.value,
+                "code": "MHLW",
+                "name": "厚生労働省",
+                "prefecture_code": None,
+                "bed_count": None,
+                "founder_type": None,
+                "email": None,
+            }
+        ],
+    ).scalar_one()
+    db.execute(
+        insert(User),
+        [
+            {
+                "login_id": ADMIN_LOGIN,
+                "display_name": "厚生労働省 調査事務局",
+                "role": Role.ADMIN.value,
+                "organisation_id": ministry_id,
+                "password_hash": password_hash,
+            }
+        ],
+    )
 
     generated = generate_hospitals(hospitals - len(FIXED_HOSPITALS), seed)
-    fixed = [{"code": h.code, "name": h.name, "prefecture_code": h.prefecture_code, "bed_count": h.bed_count,
-              "founder_type": h.founder_type, "email": None} for h in FIXED_HOSPITALS]
+    fixed = [
+        {
+            "code": h.code,
+            "name": h.name,
+            "prefecture_code": h.prefecture_code,
+            "bed_count": h.bed_count,
+            "founder_type": h.founder_type,
+            "email": None,
+        }
+        for h in FIXED_HOSPITALS
+    ]
     everyone = fixed + generated
     org_ids: dict[str, int] = {}
     for batch in _chunked(everyone):
-        result = db.execute(insert(Organisation).returning(Organisation.id, Organisation.code),
-                            [{"kind": OrgKind.HOSPITAL.value, **row} for row in batch])
+        result = db.execute(
+            insert(Organisation).returning(Organisation.id, Organisation.code),
+            [{"kind": OrgKind.HOSPITAL.value, **row} for row in batch],
+        )
         org_ids.update({code: org_id for org_id, code in result})
         report("hospitals", len(org_ids), len(everyone))
 
     logins = {h.code: h.login for h in FIXED_HOSPITALS}
     user_ids: dict[int, int] = {}
-    user_rows = [{"login_id": logins.get(row["code"], "h" + row["code"]), "display_name": row["name"],
-                  "role": Role.HOSPITAL.value, "organisation_id": org_ids[row["code"]],
-                  "password_hash": password_hash} for row in everyone]
+    user_rows = [
+        {
+            "login_id": logins.get(row["code"], "h" + row["code"]),
+            "display_name": row["name"],
+            "role": Role.HOSPITAL.value,
+            "organisation_id": org_ids[row["code"]],
+            "password_hash": password_hash,
+        }
+        for row in everyone
+    ]
     for batch in _chunked(user_rows):
         created = db.execute(insert(User).returning(User.id, User.organisation_id), batch)
         user_ids.update({org_id: user_id for user_id, org_id in created})
@@ -420,8 +771,12 @@ def _load_responses(
     for hospital in everyone:
         draw = rng.random()
         status = fixed_status.get(hospital["code"]) or (
-            "submitted" if draw < SUBMITTED_SHARE else "draft" if draw < SUBMITTED_SHARE + DRAFT_SHARE
-            else "not_started")
+            "submitted"
+            if draw < SUBMITTED_SHARE
+            else "draft"
+            if draw < SUBMITTED_SHARE + DRAFT_SHARE
+            else "not_started"
+        )
         if status == "not_started":
             continue
         org_id = org_ids[hospital["code"]]
@@ -429,33 +784,56 @@ def _load_responses(
         saved = _moment(rng, survey.opens_on, last_day)
         created = saved - timedelta(days=rng.randint(0, 6), minutes=rng.randint(5, 600))
         row: dict[str, Any] = {
-            "survey_id": survey.id, "organisation_id": org_id, "created_at": max(
-                created, datetime.combine(survey.opens_on, time(9), tzinfo=JST)),
-            "updated_at": saved, "updated_by": user_id, "revision": rng.randint(1, 6),
+            "survey_id": survey.id,
+            "organisation_id": org_id,
+            "created_at": max(created, datetime.combine(survey.opens_on, time(9), tzinfo=JST)),
+            "updated_at": saved,
+            "updated_by": user_id,
+            "revision": rng.randint(1, 6),
         }
         if status == "submitted":
-            row.update(status=ResponseStatus.SUBMITTED.value, answers=plausible_answers(defn, hospital, rng),
-                       submitted_at=saved, submitted_by=user_id)
+            row.update(
+                status=ResponseStatus.SUBMITTED.value,
+                answers=plausible_answers(defn, hospital, rng),
+                submitted_at=saved,
+                submitted_by=user_id,
+            )
             submitted_logins.add("h" + hospital["code"])
         else:
-            row.update(status=ResponseStatus.DRAFT.value, answers=partial_answers(defn, hospital, rng),
-                       submitted_at=None, submitted_by=None)
+            row.update(
+                status=ResponseStatus.DRAFT.value,
+                answers=partial_answers(defn, hospital, rng),
+                submitted_at=None,
+                submitted_by=None,
+            )
             drafts += 1
         rows.append(row)
 
     done = 0
     for batch in _chunked(rows):
         result = db.execute(
-            insert(Response).returning(Response.id, Response.status, Response.submitted_at,
-                                       Response.submitted_by), batch)
+            insert(Response).returning(Response.id, Response.status, Response.submitted_at, Response.submitted_by),
+            batch,
+        )
         receipts, events = [], []
         for response_id, status, submitted_at, submitted_by in result:
             if status != ResponseStatus.SUBMITTED:
                 continue
-            receipts.append({"id": response_id, "receipt_code": (
-                f"{survey.survey_key.upper()}-{response_id:06d}-{secrets.token_hex(3).upper()}")})
-            events.append({"response_id": response_id, "kind": "submitted", "at": submitted_at,
-                           "user_id": submitted_by, "note": ""})
+            receipts.append(
+                {
+                    "id": response_id,
+                    "receipt_code": (f"{survey.survey_key.upper()}-{response_id:06d}-{secrets.token_hex(3).upper()}"),
+                }
+            )
+            events.append(
+                {
+                    "response_id": response_id,
+                    "kind": "submitted",
+                    "at": submitted_at,
+                    "user_id": submitted_by,
+                    "note": "",
+                }
+            )
         if receipts:
             db.execute(update(Response), receipts)
             db.execute(insert(ResponseEvent), events)

@@ -50,7 +50,11 @@ def test_valid_file_with_bom_and_japanese_headers(db: Session) -> None:
     tokyo = db.scalar(select(Organisation).where(Organisation.code == "1311234567"))
     assert tokyo is not None
     assert (tokyo.kind, tokyo.name, tokyo.prefecture_code, tokyo.bed_count) == (
-        OrgKind.HOSPITAL, "テスト中央病院", 13, 120)
+        OrgKind.HOSPITAL,
+        "テスト中央病院",
+        13,
+        120,
+    )
     assert (tokyo.founder_type, tokyo.email) == ("medical_corporation", "info@example.jp")
     osaka = db.scalar(select(Organisation).where(Organisation.code == "2711234568"))
     assert osaka is not None
@@ -63,14 +67,21 @@ def test_valid_file_with_bom_and_japanese_headers(db: Session) -> None:
     user = db.scalar(select(User).where(User.login_id == "h1311234567"))
     assert user is not None
     assert (user.role, user.organisation_id, user.display_name, user.password_hash) == (
-        "hospital", tokyo.id, "テスト中央病院", None)
+        "hospital",
+        tokyo.id,
+        "テスト中央病院",
+        None,
+    )
     assert user.activation_code_hash == activation_digest(by_login["h1311234567"].activation_code)
     assert by_login["h1311234567"].hospital_name == "テスト中央病院"
 
 
 def test_english_headers_without_bom_or_email_column(db: Session) -> None:
-    data = csv_file("name,institution_code,founder_type,bed_count,prefecture,extra",
-                    "英語ヘッダ病院,1311234567,individual,99,13,ignored", bom=False)
+    data = csv_file(
+        "name,institution_code,founder_type,bed_count,prefecture,extra",
+        "英語ヘッダ病院,1311234567,individual,99,13,ignored",
+        bom=False,
+    )
     result = import_hospitals(db, data)
     assert result.created == 1
     org = db.scalar(select(Organisation).where(Organisation.code == "1311234567"))
@@ -136,8 +147,10 @@ def test_invalid_cell(db: Session, row: str, code: str, field: str) -> None:
 
 
 def test_duplicate_code_names_the_first_row(db: Session) -> None:
-    error = failure(db, csv_file(HEADER_JA, ROW_TOKYO, "2711234568,別の病院,大阪府,200,public,",
-                                 "1311234567,重複病院,東京都,80,個人,"))
+    error = failure(
+        db,
+        csv_file(HEADER_JA, ROW_TOKYO, "2711234568,別の病院,大阪府,200,public,", "1311234567,重複病院,東京都,80,個人,"),
+    )
     assert [(problem.code, problem.row) for problem in error.problems] == [("DH-I103", 4)]
     assert error.problems[0].params["other_row"] == 2
     assert error.problems[0].params["value"] == "1311234567"
@@ -154,15 +167,20 @@ def test_every_problem_is_reported_and_nothing_written(db: Session) -> None:
     )
     error = failure(db, data)
     assert [(problem.code, problem.row) for problem in error.problems] == [
-        ("DH-I102", 4), ("DH-I102", 5), ("DH-I102", 6)]
+        ("DH-I102", 4),
+        ("DH-I102", 5),
+        ("DH-I102", 6),
+    ]
     assert {problem.field for problem in error.problems} == {"病床数", "開設者区分", "医療機関コード"}
     assert organisations(db) == 0
     assert db.scalar(select(func.count()).select_from(User)) == 0
 
 
 def test_line_numbers_count_quoted_line_breaks(db: Session) -> None:
-    error = failure(db, csv_file(HEADER_JA, '1311234567,"二行の\n病院名",東京都,120,医療法人,',
-                                 "2711234568,大阪病院,大阪府,5,public,"))
+    error = failure(
+        db,
+        csv_file(HEADER_JA, '1311234567,"二行の\n病院名",東京都,120,医療法人,', "2711234568,大阪病院,大阪府,5,public,"),
+    )
     assert [(problem.code, problem.row) for problem in error.problems] == [("DH-I102", 4)]
 
 
@@ -175,18 +193,26 @@ def test_reimport_updates_and_keeps_accounts(db: Session) -> None:
     tokyo = db.scalar(select(Organisation).where(Organisation.code == "1311234567"))
     assert tokyo is not None  # loaded in the session: the import must not leave it stale
 
-    second = import_hospitals(db, csv_file(
-        HEADER_JA,
-        "1311234567,テスト中央病院（新館）,神奈川県,150,public,new@example.jp",
-        "2711234568,大阪病院,大阪府,200,public,",
-        "0111234569,新規病院,北海道,60,医療法人,",
-    ))
+    second = import_hospitals(
+        db,
+        csv_file(
+            HEADER_JA,
+            "1311234567,テスト中央病院（新館）,神奈川県,150,public,new@example.jp",
+            "2711234568,大阪病院,大阪府,200,public,",
+            "0111234569,新規病院,北海道,60,医療法人,",
+        ),
+    )
     db.commit()
 
     assert (second.created, second.updated, second.unchanged) == (1, 1, 1)
     assert [account.login_id for account in second.accounts] == ["h0111234569"]
     assert (tokyo.name, tokyo.prefecture_code, tokyo.bed_count, tokyo.founder_type, tokyo.email) == (
-        "テスト中央病院（新館）", 14, 150, "public", "new@example.jp")
+        "テスト中央病院（新館）",
+        14,
+        150,
+        "public",
+        "new@example.jp",
+    )
     user_after = db.scalar(select(User).where(User.login_id == "h1311234567"))
     assert user_after is not None and (user_after.id, user_after.activation_code_hash) == (user_id, digest)
     assert db.scalar(select(func.count()).select_from(User)) == 3
@@ -194,18 +220,19 @@ def test_reimport_updates_and_keeps_accounts(db: Session) -> None:
 
 
 def test_accounts_csv_has_bom_and_neutralises_formulas(db: Session) -> None:
-    result = import_hospitals(db, csv_file(HEADER_JA, "1311234567,=HYPERLINK(\"http://x\"),東京都,120,医療法人,"))
+    result = import_hospitals(db, csv_file(HEADER_JA, '1311234567,=HYPERLINK("http://x"),東京都,120,医療法人,'))
     data = accounts_csv(result)
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0][0].startswith("ログインID")
     assert rows[1][:3] == ["h1311234567", result.accounts[0].activation_code, "1311234567"]
-    assert rows[1][3] == "'=HYPERLINK(\"http://x\")"
+    assert rows[1][3] == '\'=HYPERLINK("http://x")'
 
 
 def test_national_list_imports_in_seconds(db: Session) -> None:
-    lines = [HEADER_EN] + [f"{(i % 47) + 1:02d}1{i:07d},病院{i},{(i % 47) + 1},{20 + i % 900},other,"
-                           for i in range(8000)]
+    lines = [HEADER_EN] + [
+        f"{(i % 47) + 1:02d}1{i:07d},病院{i},{(i % 47) + 1},{20 + i % 900},other," for i in range(8000)
+    ]
     calls: list[tuple[int, int]] = []
     started = time.perf_counter()
     result = import_hospitals(db, csv_file(*lines), progress=lambda done, total: calls.append((done, total)))

@@ -41,9 +41,7 @@ def question(name: str, kind: str = "text", **fields: Any) -> Question:
 
 def definition(*sections: Section | list[Question]) -> SurveyDefinition:
     built = [
-        item
-        if isinstance(item, Section)
-        else Section(name=f"s{i}", label=Text(ja=f"第{i}部"), questions=item)
+        item if isinstance(item, Section) else Section(name=f"s{i}", label=Text(ja=f"第{i}部"), questions=item)
         for i, item in enumerate(sections, start=1)
     ]
     colours = [Choice(name=name, label=Text(ja=name)) for name in ("red", "green", "blue", "other")]
@@ -384,9 +382,7 @@ def test_constraint_custom_message_and_other_answers() -> None:
 
 
 def test_constraint_sees_select_multiple_as_current() -> None:
-    q = question(
-        "colours", "select_multiple", constraint="not(selected(., 'other')) or count-selected(.) = 1"
-    )
+    q = question("colours", "select_multiple", constraint="not(selected(., 'other')) or count-selected(.) = 1")
     assert check(q, ["other"]) == []
     assert codes(check(q, ["red", "other"])) == ["DH-S102"]
 

@@ -25,13 +25,26 @@ SUBMITTED_AT = datetime(2025, 2, 3, 3, 4, 5, tzinfo=UTC)  # 12:04:05 in Japan
 ANSWERS_A: Answers = {
     # Q2-1 "no": Q2-2, Q2-3 and Q2-3 その他 do not apply. Stale answers stored for them anyway
     # (as an older draft might hold) must not reach the export.
-    "q1_1": "佐藤 花子", "q1_2": "=cmd|' /C calc'!A0", "q2_1": "no", "q2_2": "yes",
-    "q2_3": ["it_passport"], "q2_3_other": "stale", "q3": "s1", "q13": "１２",
+    "q1_1": "佐藤 花子",
+    "q1_2": "=cmd|' /C calc'!A0",
+    "q2_1": "no",
+    "q2_2": "yes",
+    "q2_3": ["it_passport"],
+    "q2_3_other": "stale",
+    "q3": "s1",
+    "q13": "１２",
 }
 ANSWERS_B: Answers = {
-    "q1_1": "鈴木 太郎", "q1_2": "桜台病院", "q2_1": "yes", "q2_2": "yes",
-    "q2_3": ["fundamental_it_engineer", "other"], "q2_3_other": FORMULA, "q3": "s3_4", "q13": "12",
-    "q17_1": "yes", "q17_2": "no",
+    "q1_1": "鈴木 太郎",
+    "q1_2": "桜台病院",
+    "q2_1": "yes",
+    "q2_2": "yes",
+    "q2_3": ["fundamental_it_engineer", "other"],
+    "q2_3_other": FORMULA,
+    "q3": "s3_4",
+    "q13": "12",
+    "q17_1": "yes",
+    "q17_2": "no",
 }
 
 
@@ -40,12 +53,19 @@ def defn() -> SurveyDefinition:
     return load_bundled("cyber-fy2024")
 
 
-def respond(db: Session, survey: Survey, org: Organisation, answers: Answers,
-            status: ResponseStatus = ResponseStatus.DRAFT) -> Response:
+def respond(
+    db: Session, survey: Survey, org: Organisation, answers: Answers, status: ResponseStatus = ResponseStatus.DRAFT
+) -> Response:
     submitted = status == ResponseStatus.SUBMITTED
-    response = Response(survey_id=survey.id, organisation_id=org.id, status=status, answers=answers,
-                        updated_at=SUBMITTED_AT, submitted_at=SUBMITTED_AT if submitted else None,
-                        receipt_code="CYBER-FY2024-000001-ABC123" if submitted else None)
+    response = Response(
+        survey_id=survey.id,
+        organisation_id=org.id,
+        status=status,
+        answers=answers,
+        updated_at=SUBMITTED_AT,
+        submitted_at=SUBMITTED_AT if submitted else None,
+        receipt_code="CYBER-FY2024-000001-ABC123" if submitted else None,
+    )
     db.add(response)
     db.flush()
     return response
@@ -76,8 +96,19 @@ def q2_3_keys(defn: SurveyDefinition) -> list[str]:
 
 def test_columns_follow_the_definition(defn: SurveyDefinition) -> None:
     keys = [column.key for column in export_columns(defn)]
-    assert keys[:11] == ["institution_code", "hospital_name", "prefecture_code", "prefecture", "bed_count",
-                         "bed_band", "founder_type", "status", "submitted_at", "updated_at", "receipt_code"]
+    assert keys[:11] == [
+        "institution_code",
+        "hospital_name",
+        "prefecture_code",
+        "prefecture",
+        "bed_count",
+        "bed_band",
+        "founder_type",
+        "status",
+        "submitted_at",
+        "updated_at",
+        "receipt_code",
+    ]
     expected: list[str] = []
     for question in defn.questions():
         if not question.answerable:
@@ -148,8 +179,7 @@ def sheet_rows(sheet: Any) -> list[list[Any]]:
     return [list(row) for row in sheet.iter_rows(values_only=True)]
 
 
-def test_xlsx_sheets_dictionary_and_formula_safety(db: Session, survey: Survey,
-                                                   defn: SurveyDefinition) -> None:
+def test_xlsx_sheets_dictionary_and_formula_safety(db: Session, survey: Survey, defn: SurveyDefinition) -> None:
     book = load_workbook(io.BytesIO(export_xlsx(db, survey.id, now=SUBMITTED_AT)))
     assert book.sheetnames == ["responses", "data_dictionary", "survey"]
 
@@ -185,12 +215,19 @@ def test_xlsx_sheets_dictionary_and_formula_safety(db: Session, survey: Survey,
 
 
 def test_export_of_many_hospitals_streams_quickly(db: Session, defn: SurveyDefinition) -> None:
-    orgs = [make_org(db, f"13{i:08d}", f"病院{i}", prefecture_code=13, bed_count=20 + i % 700)
-            for i in range(1500)]
+    orgs = [make_org(db, f"13{i:08d}", f"病院{i}", prefecture_code=13, bed_count=20 + i % 700) for i in range(1500)]
     survey = make_open_survey(db, defn)
-    db.add_all(Response(survey_id=survey.id, organisation_id=org.id, status=ResponseStatus.SUBMITTED,
-                        answers=ANSWERS_B, updated_at=SUBMITTED_AT, submitted_at=SUBMITTED_AT)
-               for org in orgs)
+    db.add_all(
+        Response(
+            survey_id=survey.id,
+            organisation_id=org.id,
+            status=ResponseStatus.SUBMITTED,
+            answers=ANSWERS_B,
+            updated_at=SUBMITTED_AT,
+            submitted_at=SUBMITTED_AT,
+        )
+        for org in orgs
+    )
     db.commit()
     started = time.perf_counter()
     data = export_csv(db, survey.id)

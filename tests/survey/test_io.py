@@ -76,9 +76,7 @@ def definition(texts: list[str] | None = None) -> SurveyDefinition:
                         label=Text(ja="選択"),
                         relevant="${q1} = 'yes'",
                     ),
-                    Question(
-                        name="q3", type=QuestionType.DECIMAL, label=Text(ja="数"), minimum=0.0, maximum=1e20
-                    ),
+                    Question(name="q3", type=QuestionType.DECIMAL, label=Text(ja="数"), minimum=0.0, maximum=1e20),
                     Question(name="q4", type=QuestionType.INTEGER, label=Text(ja="整数"), digits_only=True),
                 ],
             )

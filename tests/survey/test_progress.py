@@ -19,9 +19,14 @@ SUBMITTED = datetime(2025, 2, 4, 3, tzinfo=UTC)
 
 
 def respond(db: Session, survey: Survey, org: Organisation, status: ResponseStatus) -> Response:
-    response = Response(survey_id=survey.id, organisation_id=org.id, status=status, answers={},
-                        updated_at=SAVED,
-                        submitted_at=SUBMITTED if status == ResponseStatus.SUBMITTED else None)
+    response = Response(
+        survey_id=survey.id,
+        organisation_id=org.id,
+        status=status,
+        answers={},
+        updated_at=SAVED,
+        submitted_at=SUBMITTED if status == ResponseStatus.SUBMITTED else None,
+    )
     db.add(response)
     db.flush()
     return response
@@ -80,8 +85,7 @@ def test_survey_progress_counts(db: Session, scene: dict[str, object]) -> None:
     assert all(value == cell(0, 0, 0) for code, value in by_prefecture.items() if code not in (1, 13, 27))
     assert dict(progress.by_prefecture)[2].rate == 0
 
-    assert [band.key for band, _ in progress.by_band] == ["20-99", "100-199", "200-299", "300-399",
-                                                          "400-499", "500+"]
+    assert [band.key for band, _ in progress.by_band] == ["20-99", "100-199", "200-299", "300-399", "400-499", "500+"]
     by_band = {band.key: counts(value) for band, value in progress.by_band}
     assert by_band == {
         "20-99": cell(2, 0, 0),
@@ -105,7 +109,10 @@ def test_non_responders(db: Session, scene: dict[str, object]) -> None:
     rows, total = non_responders(db, survey.id)
     assert total == 3
     assert [(row.code, row.status) for row in rows] == [
-        ("1310000002", "draft"), ("1310000003", "not_started"), ("2710000006", "not_started")]
+        ("1310000002", "draft"),
+        ("1310000003", "not_started"),
+        ("2710000006", "not_started"),
+    ]
     assert rows[0].updated_at == SAVED and rows[1].updated_at is None
     assert (rows[2].name, rows[2].prefecture_code, rows[2].bed_count) == ("西原100%病院", 27, 450)
 
@@ -133,12 +140,12 @@ def test_non_responders(db: Session, scene: dict[str, object]) -> None:
         ({"query": "100%"}, ["2710000006"]),  # LIKE wildcards are taken literally
         ({"query": "%"}, ["2710000006"]),
         ({"query": "_"}, []),
-        ({"query": "   "}, ["0110000004", "1310000001", "1310000002", "1310000003", "2710000005",
-                             "2710000006"]),
+        ({"query": "   "}, ["0110000004", "1310000001", "1310000002", "1310000003", "2710000005", "2710000006"]),
     ],
 )
-def test_responses_page_filters(db: Session, scene: dict[str, object], filters: dict[str, object],
-                                expected: list[str]) -> None:
+def test_responses_page_filters(
+    db: Session, scene: dict[str, object], filters: dict[str, object], expected: list[str]
+) -> None:
     survey = scene["survey"]
     assert isinstance(survey, Survey)
     rows, total = responses_page(db, survey.id, limit=50, offset=0, **filters)  # type: ignore[arg-type]
@@ -149,32 +156,56 @@ def test_responses_page_filters(db: Session, scene: dict[str, object], filters: 
 def test_responses_page_rows(db: Session, scene: dict[str, object]) -> None:
     survey = scene["survey"]
     assert isinstance(survey, Survey)
-    rows, total = responses_page(db, survey.id, status=None, prefecture=13, band=None, query=None,
-                                 limit=2, offset=0)
+    rows, total = responses_page(db, survey.id, status=None, prefecture=13, band=None, query=None, limit=2, offset=0)
     assert total == 3
     first, second = rows
     assert (first.code, first.status, first.submitted_at, first.updated_at) == (
-        "1310000001", "submitted", SUBMITTED, SAVED)
+        "1310000001",
+        "submitted",
+        SUBMITTED,
+        SAVED,
+    )
     assert first.response_id is not None
     assert (second.code, second.status, second.submitted_at) == ("1310000002", "draft", None)
-    rows, _ = responses_page(db, survey.id, status="not_started", prefecture=None, band=None, query=None,
-                             limit=50, offset=0)
+    rows, _ = responses_page(
+        db, survey.id, status="not_started", prefecture=None, band=None, query=None, limit=50, offset=0
+    )
     assert all(row.response_id is None and row.updated_at is None for row in rows)
 
 
 @pytest.mark.parametrize(
     ("call", "field"),
     [
-        (lambda db, sid: responses_page(db, sid, status="submitted' OR 1=1", prefecture=None, band=None,
-                                        query=None, limit=50, offset=0), "status"),
-        (lambda db, sid: responses_page(db, sid, status=None, prefecture=None, band="20-100", query=None,
-                                        limit=50, offset=0), "band"),
-        (lambda db, sid: responses_page(db, sid, status=None, prefecture=48, band=None, query=None,
-                                        limit=50, offset=0), "prefecture"),
-        (lambda db, sid: responses_page(db, sid, status=None, prefecture=None, band=None, query="x" * 101,
-                                        limit=50, offset=0), "query"),
-        (lambda db, sid: responses_page(db, sid, status=None, prefecture=None, band=None, query=None,
-                                        limit=0, offset=0), "limit"),
+        (
+            lambda db, sid: responses_page(
+                db, sid, status="submitted' OR 1=1", prefecture=None, band=None, query=None, limit=50, offset=0
+            ),
+            "status",
+        ),
+        (
+            lambda db, sid: responses_page(
+                db, sid, status=None, prefecture=None, band="20-100", query=None, limit=50, offset=0
+            ),
+            "band",
+        ),
+        (
+            lambda db, sid: responses_page(
+                db, sid, status=None, prefecture=48, band=None, query=None, limit=50, offset=0
+            ),
+            "prefecture",
+        ),
+        (
+            lambda db, sid: responses_page(
+                db, sid, status=None, prefecture=None, band=None, query="x" * 101, limit=50, offset=0
+            ),
+            "query",
+        ),
+        (
+            lambda db, sid: responses_page(
+                db, sid, status=None, prefecture=None, band=None, query=None, limit=0, offset=0
+            ),
+            "limit",
+        ),
         (lambda db, sid: non_responders(db, sid, band="unknown"), "band"),
         (lambda db, sid: non_responders(db, sid, prefecture=0), "prefecture"),
         (lambda db, sid: non_responders(db, sid, offset=-1), "offset"),

@@ -137,9 +137,7 @@ def sample_definition(**changes: Any) -> SurveyDefinition:
                 phone="03-0000-0000",
                 hours=Text(ja="平日 9:30～18:00"),
             ),
-            Contact(
-                topic=Text(ja="システム操作"), organisation=Text(ja="G-MIS 事務局"), note=Text(ja="メール可")
-            ),
+            Contact(topic=Text(ja="システム操作"), organisation=Text(ja="G-MIS 事務局"), note=Text(ja="メール可")),
         ],
         "faq": Text(ja="よくある質問"),
         "source": Text(ja="令和6年度 調査票", en="FY2024 questionnaire"),
@@ -295,9 +293,7 @@ def test_pyxform_converts_the_exported_workbook(tmp_path: Path) -> None:
     xform = convert(xlsform=str(path), warnings=warnings, validate=False).xform
     assert "${" not in xform  # every ${name} was translated into an instance path
     assert re.search(r'nodeset="/\w+/detail"[^>]*relevant="\s*/\w+/intro/q_has_system\s*= \'yes\'"', xform)
-    assert re.search(
-        r'nodeset="/\w+/detail/q_vendor"[^>]*relevant="\s*/\w+/detail/q_terminals\s*&gt; 0"', xform
-    )
+    assert re.search(r'nodeset="/\w+/detail/q_vendor"[^>]*relevant="\s*/\w+/detail/q_terminals\s*&gt; 0"', xform)
     assert ". &gt;= 0 and . &lt;= 100000" in xform
     assert "電子カルテを導入していますか。" in xform
     assert "はい" in xform
@@ -427,9 +423,7 @@ def test_calculate_row_is_refused_with_its_row() -> None:
     assert codes == [("DH-D105", 5, "type")]
 
 
-@pytest.mark.parametrize(
-    "type_", ["begin_repeat", "geopoint", "select_one_from_file places.csv", "rank places"]
-)
+@pytest.mark.parametrize("type_", ["begin_repeat", "geopoint", "select_one_from_file places.csv", "rank places"])
 def test_unsupported_types(type_: str) -> None:
     survey = [["type", "name", "label"], ["text", "a", "A"], [type_, "b", "B"]]
     codes = raise_codes(make_workbook({"survey": survey, "choices": PLAIN_CHOICES}))
@@ -452,9 +446,7 @@ def test_unsupported_types(type_: str) -> None:
         ([[None, "a", "A"]], ("DH-D102", 2, "type")),
     ],
 )
-def test_survey_sheet_errors_name_row_and_column(
-    rows: list[list[Any]], expected: tuple[str, int, str]
-) -> None:
+def test_survey_sheet_errors_name_row_and_column(rows: list[list[Any]], expected: tuple[str, int, str]) -> None:
     data = make_workbook({"survey": [["type", "name", "label"], *rows], "settings": [["form_id"], ["f"]]})
     assert expected in raise_codes(data)
 
@@ -490,10 +482,7 @@ def test_errors_are_all_reported_together() -> None:
     )
     with pytest.raises(DefinitionError) as caught:
         read_xlsform(data, fallback_id="f")
-    found = {
-        (problem.code, problem.params["sheet"], problem.row, problem.field)
-        for problem in caught.value.problems
-    }
+    found = {(problem.code, problem.params["sheet"], problem.row, problem.field) for problem in caught.value.problems}
     assert found == {
         ("DH-D102", "survey", 2, "name"),
         ("DH-D105", "survey", 3, "type"),
@@ -502,9 +491,7 @@ def test_errors_are_all_reported_together() -> None:
     }
     messages = caught.value.messages("ja")
     assert any(message.startswith("surveyシート 2 行目（name）：") for message in messages)
-    assert any(
-        message.startswith("Sheet choices, row 3 (list_name): ") for message in caught.value.messages("en")
-    )
+    assert any(message.startswith("Sheet choices, row 3 (list_name): ") for message in caught.value.messages("en"))
 
 
 def test_duplicate_choice_is_reported_on_the_choices_sheet() -> None:

@@ -15,7 +15,6 @@ from starlette.testclient import TestClient
 
 import factories as f
 from datahealth.config import Settings
-from datahealth.survey.definitions import load_bundled
 from datahealth.web.app import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -29,15 +28,6 @@ class MovableClock:
         return self.moment
 
 
-@dataclass
-class World:
-    """Two hospitals, an administrator and the FY2024 survey open in its real period."""
-
-    survey_id: int
-    hospital_a: int
-    hospital_b: int
-
-
 @pytest.fixture
 def clock() -> MovableClock:
     return MovableClock()
@@ -49,15 +39,9 @@ def app(settings: Settings, clock: MovableClock) -> FastAPI:
 
 
 @pytest.fixture
-def world(session_factory: sessionmaker[Session]) -> World:
+def world(session_factory: sessionmaker[Session]) -> f.World:
     with session_factory.begin() as db:
-        a = f.make_org(db, code="1311111111", name="東京テスト病院", prefecture_code=13, bed_count=120)
-        b = f.make_org(db, code="2711111111", name="大阪テスト病院", prefecture_code=27, bed_count=550)
-        f.make_user(db, a, "hosp-a")
-        f.make_user(db, b, "hosp-b")
-        f.make_admin(db, "admin")
-        survey = f.make_open_survey(db, load_bundled("cyber-fy2024"))
-        return World(survey.id, a.id, b.id)
+        return f.make_world(db)
 
 
 class Browser:

@@ -131,8 +131,7 @@ def _map_header(header: list[str]) -> tuple[dict[str, int], dict[str, str]]:
             continue  # extra columns are ignored
         if key in positions:
             detail = _detail("同じ項目の列が2つあります", "the same column appears twice")
-            problems.append(Problem("DH-I102", {"value": cell.strip(), "detail": detail},
-                                    row=1, field=cell.strip()))
+            problems.append(Problem("DH-I102", {"value": cell.strip(), "detail": detail}, row=1, field=cell.strip()))
             continue
         positions[key] = index
         written[key] = cell.strip()
@@ -157,18 +156,23 @@ def _records(text: str) -> Iterable[tuple[int, list[str]]]:
 def _check_code(raw: str) -> str | None:
     """The reason (bilingual detail) why ``raw`` is not a 10-digit institution code, or ``None``."""
     if _FULL_WIDTH_DIGITS.search(raw):
-        return _detail("全角数字は使えません。半角数字10桁で入力してください",
-                       "full-width digits are not accepted; use 10 half-width digits")
+        return _detail(
+            "全角数字は使えません。半角数字10桁で入力してください",
+            "full-width digits are not accepted; use 10 half-width digits",
+        )
     if not (raw.isascii() and raw.isdigit()):
         return _detail("半角数字10桁で入力してください", "use 10 half-width digits")
     if len(raw) == 9:
-        return _detail("9桁です。表計算ソフトで先頭の0が消えていないか確認してください",
-                       "9 digits: check that a spreadsheet did not drop the leading zero")
+        return _detail(
+            "9桁です。表計算ソフトで先頭の0が消えていないか確認してください",
+            "9 digits: check that a spreadsheet did not drop the leading zero",
+        )
     if len(raw) != 10:
         return _detail(f"{len(raw)}桁です。10桁で入力してください", f"{len(raw)} digits; the code has 10")
     if not 1 <= int(raw[:2]) <= len(PREFECTURES):
-        return _detail("先頭2桁が都道府県番号（01～47）ではありません",
-                       "the first 2 digits are not a prefecture number (01-47)")
+        return _detail(
+            "先頭2桁が都道府県番号（01～47）ではありません", "the first 2 digits are not a prefecture number (01-47)"
+        )
     return None
 
 
@@ -229,21 +233,35 @@ def _parse(text: str) -> _Parsed:
             if reason:
                 bad("institution_code", code, reason)
             elif code in first_line:
-                problems.append(Problem("DH-I103", {"value": code, "other_row": first_line[code]},
-                                        row=line, field=written["institution_code"]))
+                problems.append(
+                    Problem(
+                        "DH-I103",
+                        {"value": code, "other_row": first_line[code]},
+                        row=line,
+                        field=written["institution_code"],
+                    )
+                )
             else:
                 first_line[code] = line
 
         name = values["name"]
         if len(name) > MAX_NAME_LENGTH:
-            bad("name", name[:40] + "…", _detail(f"{MAX_NAME_LENGTH}文字以内にしてください",
-                                                 f"at most {MAX_NAME_LENGTH} characters"))
+            bad(
+                "name",
+                name[:40] + "…",
+                _detail(f"{MAX_NAME_LENGTH}文字以内にしてください", f"at most {MAX_NAME_LENGTH} characters"),
+            )
 
         prefecture = parse_prefecture(values["prefecture"]) if values["prefecture"] else None
         if values["prefecture"] and prefecture is None:
-            bad("prefecture", values["prefecture"],
-                _detail("都道府県名（例：東京都）またはJISコード（01～47）を入力してください",
-                        "enter a prefecture name (e.g. Tokyo) or its JIS code (01-47)"))
+            bad(
+                "prefecture",
+                values["prefecture"],
+                _detail(
+                    "都道府県名（例：東京都）またはJISコード（01～47）を入力してください",
+                    "enter a prefecture name (e.g. Tokyo) or its JIS code (01-47)",
+                ),
+            )
 
         beds = _parse_int(values["bed_count"]) if values["bed_count"] else None
         if values["bed_count"]:
@@ -253,8 +271,11 @@ def _parse(text: str) -> _Parsed:
 
         founder = parse_founder_type(values["founder_type"]) if values["founder_type"] else None
         if values["founder_type"] and founder is None:
-            bad("founder_type", values["founder_type"],
-                _detail(f"次のいずれかを入力してください：{founder_choices}", f"use one of: {founder_keys}"))
+            bad(
+                "founder_type",
+                values["founder_type"],
+                _detail(f"次のいずれかを入力してください：{founder_choices}", f"use one of: {founder_keys}"),
+            )
 
         email = values["email"] or None
         if email is not None and (len(email) > 254 or not _EMAIL.match(email)):
@@ -293,20 +314,28 @@ def import_hospitals(
     existing: dict[str, tuple[int, str, int | None, int | None, str | None, str | None]] = {
         org_code: (org_id, name, pref, beds, founder, email)
         for org_id, org_code, name, pref, beds, founder, email in db.execute(
-            select(Organisation.id, Organisation.code, Organisation.name, Organisation.prefecture_code,
-                   Organisation.bed_count, Organisation.founder_type, Organisation.email)
-            .where(Organisation.kind == OrgKind.HOSPITAL)
+            select(
+                Organisation.id,
+                Organisation.code,
+                Organisation.name,
+                Organisation.prefecture_code,
+                Organisation.bed_count,
+                Organisation.founder_type,
+                Organisation.email,
+            ).where(Organisation.kind == OrgKind.HOSPITAL)
         )
     }
-    with_account = set(db.scalars(
-        select(User.organisation_id).join(Organisation, Organisation.id == User.organisation_id)
-        .where(Organisation.kind == OrgKind.HOSPITAL)
-    ))
+    with_account = set(
+        db.scalars(
+            select(User.organisation_id)
+            .join(Organisation, Organisation.id == User.organisation_id)
+            .where(Organisation.kind == OrgKind.HOSPITAL)
+        )
+    )
 
     new_rows = [row for row in rows if row.code not in existing]
     # Organisations that exist but have no account yet get one as well.
-    need_account = [row for row in rows
-                    if row.code not in existing or existing[row.code][0] not in with_account]
+    need_account = [row for row in rows if row.code not in existing or existing[row.code][0] not in with_account]
     _check_logins_free(db, need_account, parsed.code_column)
 
     changes: list[dict[str, Any]] = []
@@ -316,12 +345,25 @@ def import_hospitals(
             continue
         org_id, name, pref, beds, founder, email = existing[row.code]
         new_email = row.email if parsed.has_email else email
-        if (name, pref, beds, founder, email) == (row.name, row.prefecture_code, row.bed_count,
-                                                  row.founder_type, new_email):
+        if (name, pref, beds, founder, email) == (
+            row.name,
+            row.prefecture_code,
+            row.bed_count,
+            row.founder_type,
+            new_email,
+        ):
             unchanged += 1
             continue
-        changes.append({"id": org_id, "name": row.name, "prefecture_code": row.prefecture_code,
-                        "bed_count": row.bed_count, "founder_type": row.founder_type, "email": new_email})
+        changes.append(
+            {
+                "id": org_id,
+                "name": row.name,
+                "prefecture_code": row.prefecture_code,
+                "bed_count": row.bed_count,
+                "founder_type": row.founder_type,
+                "email": new_email,
+            }
+        )
 
     done = 0
     for batch in _chunks(changes):
@@ -334,9 +376,18 @@ def import_hospitals(
     for batch in _chunks(new_rows):
         inserted = db.execute(
             insert(Organisation).returning(Organisation.id, Organisation.code),
-            [{"kind": OrgKind.HOSPITAL.value, "code": row.code, "name": row.name,
-              "prefecture_code": row.prefecture_code, "bed_count": row.bed_count,
-              "founder_type": row.founder_type, "email": row.email} for row in batch],
+            [
+                {
+                    "kind": OrgKind.HOSPITAL.value,
+                    "code": row.code,
+                    "name": row.name,
+                    "prefecture_code": row.prefecture_code,
+                    "bed_count": row.bed_count,
+                    "founder_type": row.founder_type,
+                    "email": row.email,
+                }
+                for row in batch
+            ],
         )
         org_ids.update({org_code: org_id for org_id, org_code in inserted})
         done += len(batch)
@@ -348,15 +399,21 @@ def import_hospitals(
         code = new_activation_code()
         login = login_id_for(row.code)
         accounts.append(ImportedAccount(row.code, row.name, login, code))
-        user_rows.append({"login_id": login, "display_name": row.name, "role": Role.HOSPITAL.value,
-                          "organisation_id": org_ids[row.code], "password_hash": None,
-                          "activation_code_hash": activation_digest(code)})
+        user_rows.append(
+            {
+                "login_id": login,
+                "display_name": row.name,
+                "role": Role.HOSPITAL.value,
+                "organisation_id": org_ids[row.code],
+                "password_hash": None,
+                "activation_code_hash": activation_digest(code),
+            }
+        )
     for batch in _chunks(user_rows):
         db.execute(insert(User), batch)
     db.flush()
     report(total, total)
-    return HospitalImportResult(created=len(new_rows), updated=len(changes), accounts=accounts,
-                                unchanged=unchanged)
+    return HospitalImportResult(created=len(new_rows), updated=len(changes), accounts=accounts, unchanged=unchanged)
 
 
 def _check_logins_free(db: Session, rows: list[_Row], column: str) -> None:
@@ -365,12 +422,24 @@ def _check_logins_free(db: Session, rows: list[_Row], column: str) -> None:
     for batch in _chunks([login_id_for(row.code) for row in rows], 500):
         taken.update(db.scalars(select(User.login_id).where(User.login_id.in_(batch))))
     if taken:
-        raise ImportFailed(*(
-            Problem("DH-I102", {"value": row.code, "detail": _detail(
-                f"ログインID「{login_id_for(row.code)}」は別のアカウントが使用しています",
-                f"login ID {login_id_for(row.code)} is used by another account")}, row=row.line, field=column)
-            for row in rows if login_id_for(row.code) in taken
-        ))
+        raise ImportFailed(
+            *(
+                Problem(
+                    "DH-I102",
+                    {
+                        "value": row.code,
+                        "detail": _detail(
+                            f"ログインID「{login_id_for(row.code)}」は別のアカウントが使用しています",
+                            f"login ID {login_id_for(row.code)} is used by another account",
+                        ),
+                    },
+                    row=row.line,
+                    field=column,
+                )
+                for row in rows
+                if login_id_for(row.code) in taken
+            )
+        )
 
 
 def _expire_changed(db: Session, ids: set[int]) -> None:
@@ -394,9 +463,16 @@ def accounts_csv(result: HospitalImportResult) -> bytes:
     """The new accounts as CSV (UTF-8 with BOM so Excel reads it) for the ministry to send out."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["ログインID (login_id)", "初回登録コード (activation_code)",
-                     "医療機関コード (institution_code)", "医療機関名 (hospital)"])
+    writer.writerow(
+        [
+            "ログインID (login_id)",
+            "初回登録コード (activation_code)",
+            "医療機関コード (institution_code)",
+            "医療機関名 (hospital)",
+        ]
+    )
     for account in result.accounts:
-        writer.writerow([account.login_id, account.activation_code, account.institution_code,
-                         _safe_text(account.hospital_name)])
+        writer.writerow(
+            [account.login_id, account.activation_code, account.institution_code, _safe_text(account.hospital_name)]
+        )
     return buffer.getvalue().encode("utf-8-sig")

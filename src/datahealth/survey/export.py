@@ -67,16 +67,39 @@ HOSPITAL_COLUMNS: tuple[ExportColumn, ...] = (
     ExportColumn("prefecture_code", None, None, "都道府県コード", "Prefecture code (JIS X 0401)", "integer"),
     ExportColumn("prefecture", None, None, "都道府県", "Prefecture", "text"),
     ExportColumn("bed_count", None, None, "病床数", "Number of beds", "integer"),
-    ExportColumn("bed_band", None, None, "病床規模", "Bed-size band", "text",
-                 "; ".join(f"{band.key}={band.label('ja')}" for band in BED_BANDS)),
-    ExportColumn("founder_type", None, None, "開設者区分", "Founder type", "text",
-                 "; ".join(f"{key}={ja}" for key, (ja, _en) in FOUNDER_TYPES.items())),
-    ExportColumn("status", None, None, "回答状況", "Response status", "text",
-                 "; ".join(f"{key}={label}" for key, label in _STATUS_LABELS.items())),
-    ExportColumn("submitted_at", None, None, "提出日時（日本時間）", "Submitted at (JST)",
-                 "datetime (ISO 8601, +09:00)"),
-    ExportColumn("updated_at", None, None, "最終更新日時（日本時間）", "Last saved at (JST)",
-                 "datetime (ISO 8601, +09:00)"),
+    ExportColumn(
+        "bed_band",
+        None,
+        None,
+        "病床規模",
+        "Bed-size band",
+        "text",
+        "; ".join(f"{band.key}={band.label('ja')}" for band in BED_BANDS),
+    ),
+    ExportColumn(
+        "founder_type",
+        None,
+        None,
+        "開設者区分",
+        "Founder type",
+        "text",
+        "; ".join(f"{key}={ja}" for key, (ja, _en) in FOUNDER_TYPES.items()),
+    ),
+    ExportColumn(
+        "status",
+        None,
+        None,
+        "回答状況",
+        "Response status",
+        "text",
+        "; ".join(f"{key}={label}" for key, label in _STATUS_LABELS.items()),
+    ),
+    ExportColumn(
+        "submitted_at", None, None, "提出日時（日本時間）", "Submitted at (JST)", "datetime (ISO 8601, +09:00)"
+    ),
+    ExportColumn(
+        "updated_at", None, None, "最終更新日時（日本時間）", "Last saved at (JST)", "datetime (ISO 8601, +09:00)"
+    ),
     ExportColumn("receipt_code", None, None, "受付番号", "Receipt code", "text"),
 )
 
@@ -90,17 +113,29 @@ def export_columns(defn: SurveyDefinition) -> list[ExportColumn]:
         choices = defn.choices_for(question)
         if question.type == QuestionType.SELECT_MULTIPLE:
             for choice in choices:
-                columns.append(ExportColumn(
-                    f"{question.name}/{choice.name}", question, choice.name,
-                    f"{question.label.ja}：{choice.label.ja}",
-                    f"{question.label.get('en')}: {choice.label.get('en')}",
-                    "select_multiple choice (0/1)", "1=選択 (chosen); 0=非選択 (not chosen)",
-                ))
+                columns.append(
+                    ExportColumn(
+                        f"{question.name}/{choice.name}",
+                        question,
+                        choice.name,
+                        f"{question.label.ja}：{choice.label.ja}",
+                        f"{question.label.get('en')}: {choice.label.get('en')}",
+                        "select_multiple choice (0/1)",
+                        "1=選択 (chosen); 0=非選択 (not chosen)",
+                    )
+                )
         else:
-            columns.append(ExportColumn(
-                question.name, question, None, question.label.ja, question.label.get("en"),
-                question.type.value, "; ".join(f"{choice.name}={choice.label.ja}" for choice in choices),
-            ))
+            columns.append(
+                ExportColumn(
+                    question.name,
+                    question,
+                    None,
+                    question.label.ja,
+                    question.label.get("en"),
+                    question.type.value,
+                    "; ".join(f"{choice.name}={choice.label.ja}" for choice in choices),
+                )
+            )
     return columns
 
 
@@ -136,25 +171,44 @@ def export_rows(db: Session, survey_id: int) -> Iterator[list[object]]:
     survey = get_survey(db, survey_id)
     defn = definition_of(survey)
     stmt = (
-        select(Organisation.code, Organisation.name, Organisation.prefecture_code, Organisation.bed_count,
-               Organisation.founder_type, Response.status, Response.submitted_at, Response.updated_at,
-               Response.receipt_code, Response.answers)
+        select(
+            Organisation.code,
+            Organisation.name,
+            Organisation.prefecture_code,
+            Organisation.bed_count,
+            Organisation.founder_type,
+            Response.status,
+            Response.submitted_at,
+            Response.updated_at,
+            Response.receipt_code,
+            Response.answers,
+        )
         .select_from(Response)
         .join(Organisation, Organisation.id == Response.organisation_id)
-        .join(SurveyTarget, and_(SurveyTarget.survey_id == Response.survey_id,
-                                 SurveyTarget.organisation_id == Response.organisation_id))
+        .join(
+            SurveyTarget,
+            and_(
+                SurveyTarget.survey_id == Response.survey_id, SurveyTarget.organisation_id == Response.organisation_id
+            ),
+        )
         .where(Response.survey_id == survey.id)
         .order_by(Organisation.code, Organisation.id)
         .execution_options(yield_per=_YIELD_PER)
     )
-    for code, name, prefecture, beds, founder, status, submitted_at, updated_at, receipt, answers in (
-        db.execute(stmt)
-    ):
+    for code, name, prefecture, beds, founder, status, submitted_at, updated_at, receipt, answers in db.execute(stmt):
         band = bed_band(beds)
         row: list[object] = [
-            code, name, prefecture, prefecture_name(prefecture) if prefecture is not None else None,
-            beds, band.key if band else None, founder, status,
-            _jst(submitted_at) if status == ResponseStatus.SUBMITTED else None, _jst(updated_at), receipt,
+            code,
+            name,
+            prefecture,
+            prefecture_name(prefecture) if prefecture is not None else None,
+            beds,
+            band.key if band else None,
+            founder,
+            status,
+            _jst(submitted_at) if status == ResponseStatus.SUBMITTED else None,
+            _jst(updated_at),
+            receipt,
         ]
         row.extend(_question_cells(defn, dict(answers or {})))
         yield row
@@ -214,10 +268,17 @@ def _dictionary_rows(defn: SurveyDefinition, columns: list[ExportColumn]) -> Ite
             continue
         section = defn.section_of(question.name)
         conditions = [text for text in (section.relevant, question.relevant) if text and text.strip()]
-        relevant = " and ".join(f"({text})" for text in conditions) if len(conditions) > 1 else "".join(
-            conditions)
-        yield [column.key, question.display_code, column.label_ja, column.label_en, column.type,
-               column.choices, relevant, "yes" if question.required else "no"]
+        relevant = " and ".join(f"({text})" for text in conditions) if len(conditions) > 1 else "".join(conditions)
+        yield [
+            column.key,
+            question.display_code,
+            column.label_ja,
+            column.label_en,
+            column.type,
+            column.choices,
+            relevant,
+            "yes" if question.required else "no",
+        ]
 
 
 def _survey_rows(survey: Survey, defn: SurveyDefinition, now: datetime, count: int) -> list[list[object]]:

@@ -370,9 +370,7 @@ class _Parser:
         self.depth -= 1
         count = len(args)
         if count < function.min_args or (function.max_args is not None and count > function.max_args):
-            raise ExpressionError(
-                f"{name.text}() takes {_arity(function)} argument(s), not {count}", name.position
-            )
+            raise ExpressionError(f"{name.text}() takes {_arity(function)} argument(s), not {count}", name.position)
         return Call(name.text, tuple(args), name.position)
 
     def _expect(self, kind: str, opened: _Token) -> None:

@@ -161,9 +161,7 @@ def dump_json(defn: SurveyDefinition) -> str:
 
 
 def dump_yaml(defn: SurveyDefinition) -> str:
-    return yaml.dump(
-        definition_data(defn), Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100, indent=2
-    )
+    return yaml.dump(definition_data(defn), Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100, indent=2)
 
 
 class _Dumper(yaml.SafeDumper):

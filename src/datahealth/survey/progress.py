@@ -121,8 +121,12 @@ def _targets(survey_id: int, *columns: Any) -> Select[Any]:
         select(*columns)
         .select_from(SurveyTarget)
         .join(Organisation, Organisation.id == SurveyTarget.organisation_id)
-        .outerjoin(Response, and_(Response.survey_id == SurveyTarget.survey_id,
-                                  Response.organisation_id == SurveyTarget.organisation_id))
+        .outerjoin(
+            Response,
+            and_(
+                Response.survey_id == SurveyTarget.survey_id, Response.organisation_id == SurveyTarget.organisation_id
+            ),
+        )
         .where(SurveyTarget.survey_id == survey_id)
     )
 
@@ -141,8 +145,9 @@ def _check_page(limit: int, offset: int) -> None:
 
 def _ordered(stmt: Select[Any]) -> Select[Any]:
     # Hospitals without a prefecture go last on every engine (SQLite sorts NULL first, PostgreSQL last).
-    return stmt.order_by(Organisation.prefecture_code.is_(None), Organisation.prefecture_code,
-                         Organisation.code, Organisation.id)
+    return stmt.order_by(
+        Organisation.prefecture_code.is_(None), Organisation.prefecture_code, Organisation.code, Organisation.id
+    )
 
 
 def _count(db: Session, stmt: Select[Any]) -> int:
@@ -157,8 +162,13 @@ def survey_progress(db: Session, survey_id: int) -> Progress:
     status, band = _status_expr(), _band_expr()
     # Group by the output labels: repeating the expressions would bind their literals twice, which
     # PostgreSQL does not recognise as the same expression.
-    stmt = _targets(survey_id, Organisation.prefecture_code, band.label("band_key"),
-                    status.label("status_value"), func.count().label("n"))
+    stmt = _targets(
+        survey_id,
+        Organisation.prefecture_code,
+        band.label("band_key"),
+        status.label("status_value"),
+        func.count().label("n"),
+    )
     stmt = stmt.group_by(Organisation.prefecture_code, "band_key", "status_value")
     overall = ProgressCell()
     prefectures = {code: ProgressCell() for code in range(1, len(PREFECTURES) + 1)}
@@ -193,8 +203,14 @@ def non_responders(
     _check_prefecture(prefecture)
     _check_page(limit, offset)
     stmt = _targets(
-        survey_id, Organisation.id, Organisation.code, Organisation.name, Organisation.prefecture_code,
-        Organisation.bed_count, _status_expr(), Response.updated_at,
+        survey_id,
+        Organisation.id,
+        Organisation.code,
+        Organisation.name,
+        Organisation.prefecture_code,
+        Organisation.bed_count,
+        _status_expr(),
+        Response.updated_at,
     ).where(or_(Response.id.is_(None), Response.status != ResponseStatus.SUBMITTED))
     if prefecture is not None:
         stmt = stmt.where(Organisation.prefecture_code == prefecture)
@@ -203,8 +219,7 @@ def non_responders(
     total = _count(db, stmt)
     rows = db.execute(_ordered(stmt).limit(limit).offset(offset)).all()
     return [
-        NonResponder(org_id, code, name, pref, beds, _as_status(status),
-                     None if status == NOT_STARTED else updated_at)
+        NonResponder(org_id, code, name, pref, beds, _as_status(status), None if status == NOT_STARTED else updated_at)
         for org_id, code, name, pref, beds, status, updated_at in rows
     ], total
 
@@ -229,8 +244,16 @@ def responses_page(
     _check_prefecture(prefecture)
     _check_page(limit, offset)
     stmt = _targets(
-        survey_id, Organisation.id, Organisation.code, Organisation.name, Organisation.prefecture_code,
-        Organisation.bed_count, _status_expr(), Response.updated_at, Response.submitted_at, Response.id,
+        survey_id,
+        Organisation.id,
+        Organisation.code,
+        Organisation.name,
+        Organisation.prefecture_code,
+        Organisation.bed_count,
+        _status_expr(),
+        Response.updated_at,
+        Response.submitted_at,
+        Response.id,
         Response.receipt_code,
     )
     if status is not None:
@@ -249,8 +272,9 @@ def responses_page(
     total = _count(db, stmt)
     rows = db.execute(_ordered(stmt).limit(limit).offset(offset)).all()
     return [
-        ResponseRow(org_id, code, name, pref, beds, _as_status(row_status), updated_at, submitted_at,
-                    response_id, receipt)
+        ResponseRow(
+            org_id, code, name, pref, beds, _as_status(row_status), updated_at, submitted_at, response_id, receipt
+        )
         for org_id, code, name, pref, beds, row_status, updated_at, submitted_at, response_id, receipt in rows
     ], total
 

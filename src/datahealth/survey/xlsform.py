@@ -82,9 +82,7 @@ DEFAULT_SECTION = "main"
 DEFAULT_SECTION_LABEL = Text(ja="設問", en="Questions")
 YES_NO_LIST = "yes_no"
 
-_TRANSLATABLE = frozenset(
-    {"label", "hint", "guidance_hint", "constraint_message", "required_message", "text"}
-)
+_TRANSLATABLE = frozenset({"label", "hint", "guidance_hint", "constraint_message", "required_message", "text"})
 _HEADER_ALIASES = {
     "relevance": "relevant",
     "caption": "label",
@@ -100,9 +98,7 @@ _TYPE_PHRASES: list[tuple[str, ...]] = [
     + ("select multiple", "begin group", "end group", "begin repeat", "end repeat")
 ]
 _SIMPLE_KINDS = (QuestionType.INTEGER, QuestionType.DECIMAL, QuestionType.TEXT, QuestionType.NOTE)
-_SIMPLE_TYPES = {"int": QuestionType.INTEGER, "string": QuestionType.TEXT} | {
-    t.value: t for t in _SIMPLE_KINDS
-}
+_SIMPLE_TYPES = {"int": QuestionType.INTEGER, "string": QuestionType.TEXT} | {t.value: t for t in _SIMPLE_KINDS}
 _METADATA_TYPES = frozenset(
     "start end today deviceid imei subscriberid simserial phonenumber username email audit start-geopoint "
     "start_geopoint background-audio background_audio".split()
@@ -236,9 +232,7 @@ def _question_row(question: Question, yes_no_list: str) -> dict[str, Cell]:
     if question.guidance is not None:
         row |= _text_cells("guidance_hint", question.guidance.text)
         if question.guidance.references:
-            references = [
-                ref.model_dump(mode="json", exclude_defaults=True) for ref in question.guidance.references
-            ]
+            references = [ref.model_dump(mode="json", exclude_defaults=True) for ref in question.guidance.references]
             row["guidance_references"] = _json(references)
     if question.minimum is not None:
         row["minimum"] = _cell_number(question.minimum)
@@ -647,9 +641,7 @@ def _read_survey(
 
 def _name_default_sections(drafts: list[_SectionDraft]) -> None:
     taken = {draft.name for draft in drafts if draft.row is not None}
-    candidates = [DEFAULT_SECTION] + [
-        f"{DEFAULT_SECTION}_{n}" for n in range(2, len(drafts) + len(taken) + 2)
-    ]
+    candidates = [DEFAULT_SECTION] + [f"{DEFAULT_SECTION}_{n}" for n in range(2, len(drafts) + len(taken) + 2)]
     names = (name for name in candidates if name not in taken)
     for draft in drafts:
         if draft.row is None:
