@@ -302,3 +302,19 @@ def test_fy2024_cycle_in_the_browser(chromium: Browser, live_server, world) -> N
     assert {key: b[key] for key in EXPECTED_B} == EXPECTED_B
     # every 0/1 column of a hidden multiple choice is empty, never 0
     assert all(value == "" for key, value in b.items() if key.startswith("q2_3/"))
+
+
+def test_answers_typed_while_offline_are_saved_when_the_network_returns(chromium: Browser, live_server, world) -> None:
+    context = chromium.new_context(locale="ja-JP")
+    page = context.new_page()
+    login(page, live_server.url, "hosp-a")
+    page.goto(f"{live_server.url}/surveys/{world.survey_id}/s/governance")
+    context.set_offline(True)
+    page.check("input[name='q2_1'][value='yes']")
+    expect(page.locator("#form-status")).to_contain_text("保存できませんでした")
+    context.set_offline(False)
+    expect(page.locator("#form-status")).to_contain_text("保存しました", timeout=15_000)
+    page.reload()
+    expect(page.locator("input[name='q2_1'][value='yes']")).to_be_checked()
+    expect(page.locator("#q-q2_2")).to_be_visible()
+    context.close()

@@ -53,6 +53,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "save_and_prev": ("保存して前へ", "Save and go back"),
     "save_and_review": ("保存して確認画面へ", "Save and review"),
     "saved_at": ("保存しました（{time}）", "Saved ({time})"),
+    "saving": ("保存しています…", "Saving…"),
+    "save_failed": (
+        "保存できませんでした。通信が戻ると自動で保存し直します（入力内容はこの画面に残っています）。",
+        "Could not save. It will be saved again when the connection returns (your answers are still on this page).",
+    ),
     "autosave_note": (
         "回答は入力のたびに自動で一時保存されます。",
         "Your answers are saved automatically as you type.",
