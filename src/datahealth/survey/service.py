@@ -168,24 +168,28 @@ def surveys_for(db: Session, principal: Principal) -> list[tuple[Survey, Respons
     return [(survey, response) for survey, response in rows]
 
 
-def response_for(db: Session, principal: Principal, survey: Survey, create: bool = False) -> Response | None:
-    """The principal's own hospital's response to a survey (hospital users only)."""
+def response_for(db: Session, principal: Principal, survey: Survey) -> Response | None:
+    """The principal's own hospital's response to a survey, if it has started one (hospital users only)."""
     if not is_target(db, survey, principal.organisation_id):
         raise NotFound()
-    response = db.scalar(
+    return db.scalar(
         select(Response).where(Response.survey_id == survey.id, Response.organisation_id == principal.organisation_id)
     )
-    if response is None and create:
-        try:
-            with db.begin_nested():
-                response = Response(survey_id=survey.id, organisation_id=principal.organisation_id, answers={})
-                db.add(response)
-        except IntegrityError:  # another tab created it at the same moment
-            response = db.scalar(
-                select(Response).where(
-                    Response.survey_id == survey.id, Response.organisation_id == principal.organisation_id
-                )
-            )
+
+
+def own_response(db: Session, principal: Principal, survey: Survey) -> Response:
+    """The principal's hospital's response, created on first save (safe against two tabs racing)."""
+    response = response_for(db, principal, survey)
+    if response is not None:
+        return response
+    try:
+        with db.begin_nested():
+            response = Response(survey_id=survey.id, organisation_id=principal.organisation_id, answers={})
+            db.add(response)
+    except IntegrityError:  # another tab created it at the same moment
+        response = response_for(db, principal, survey)
+        if response is None:
+            raise
     return response
 
 

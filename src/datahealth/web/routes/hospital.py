@@ -107,8 +107,7 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
         if index < 0:
             raise NotFound()
         section = defn.sections[index]
-        response = service.response_for(db, principal, survey, create=True)
-        assert response is not None  # noqa: S101  (create=True always returns one)
+        response = service.own_response(db, principal, survey)
         shown = shown_names(form, defn, section)
         moment = state.clock()
         problems = service.save_draft(db, principal, survey, response, form_values(form, defn), shown, moment)
@@ -154,14 +153,13 @@ async def submit(request: Request, survey_id: int) -> Response:
     try:
         with state.db() as db:
             survey = _visible_survey(db, principal, survey_id)
-            response = service.response_for(db, principal, survey, create=True)
-            assert response is not None  # noqa: S101  (create=True always returns one)
+            response = service.own_response(db, principal, survey)
             service.submit(db, principal, survey, response, state.clock())
     except UserError as error:
         with state.db() as db:
             survey = _visible_survey(db, principal, survey_id)
-            response = service.response_for(db, principal, survey)
-            return render_review(request, survey, response, submit_errors=error, status_code=error.status)
+            current = service.response_for(db, principal, survey)
+            return render_review(request, survey, current, submit_errors=error, status_code=error.status)
     return redirect(f"/surveys/{survey_id}/receipt")
 
 
