@@ -200,6 +200,160 @@ CATALOGUE: dict[str, Message] = {
         "確認用パスワードが一致しません。",
         "The two passwords do not match.",
     ),
+    # --- exchange: reading and checking records (X1xx); {locator} is "line 12" or a JSON pointer ---
+    "DH-X101": Message(
+        "{source} {locator}：必須項目 {field} がありません。",
+        "{source} {locator}: required field {field} is missing.",
+    ),
+    "DH-X102": Message(
+        "{source} {locator}：{field} の桁数が規定（{rule}）と異なります。値「{value}」",
+        '{source} {locator}: {field} has the wrong number of digits (rule: {rule}). Value "{value}".',
+    ),
+    "DH-X103": Message(
+        "{source} {locator}：{field} は存在しない日付・時刻です（{rule}）。値「{value}」",
+        '{source} {locator}: {field} is not a real date/time ({rule}). Value "{value}".',
+    ),
+    "DH-X104": Message(
+        "{source} {locator}：{field} が未来の日時です。値「{value}」",
+        '{source} {locator}: {field} lies in the future. Value "{value}".',
+    ),
+    "DH-X105": Message(
+        "{source} {locator}：{field} は整数で入力してください（小数は不可）。値「{value}」",
+        '{source} {locator}: {field} must be a whole number (no decimals). Value "{value}".',
+    ),
+    "DH-X106": Message(
+        "{source} {locator}：{field} の値「{value}」はコード表にありません（{rule}）。",
+        '{source} {locator}: {field} value "{value}" is not in its code list ({rule}).',
+    ),
+    "DH-X107": Message(
+        "{source} {locator}：{field} に全角数字が含まれています。半角数字で送信してください。値「{value}」",
+        '{source} {locator}: {field} contains full-width digits; send half-width digits. Value "{value}".',
+    ),
+    "DH-X108": Message(
+        "{source} {locator}：{field} がありません。{rule}",
+        "{source} {locator}: {field} is missing. {rule}",
+    ),
+    "DH-X109": Message(
+        "{source} {locator}：コンソーシアムID「{value}」は登録されていないか、送信者のコンソーシアムではありません。",
+        '{source} {locator}: consortium ID "{value}" is not registered or is not the sender\'s consortium.',
+    ),
+    "DH-X110": Message(
+        "{source} {locator}：参加者ID「{value}」は参加者リストに登録されていません。",
+        '{source} {locator}: participant ID "{value}" is not in the participant list.',
+    ),
+    "DH-X111": Message(
+        "{source} {locator}：機器（{value}）は機器リストに登録されていません。",
+        "{source} {locator}: the device ({value}) is not in the device list.",
+    ),
+    "DH-X112": Message(
+        "{source} {locator}：{field}「{value}」は登録されていません（{rule}）。",
+        '{source} {locator}: {field} "{value}" is not registered ({rule}).',
+    ),
+    "DH-X113": Message(
+        "{source} {locator}：計測日時 {value} は参加期間（{rule}）の外です。",
+        "{source} {locator}: observation time {value} is outside the participation period ({rule}).",
+    ),
+    "DH-X114": Message(
+        "{source}：ファイルを UTF-8 として読めません（Shift_JIS 等と思われます）。UTF-8 で保存して送信してください。",
+        "{source}: the file is not UTF-8 (it looks like Shift_JIS or similar). Save it as UTF-8 and send again.",
+    ),
+    "DH-X115": Message(
+        "{source}：見出し行に必要な列がありません：{field}",
+        "{source}: the header row lacks required column(s): {field}",
+    ),
+    "DH-X116": Message(
+        "{source}：見出し行に規約にない列があります：{field}",
+        "{source}: the header row has column(s) the specification does not define: {field}",
+    ),
+    "DH-X117": Message(
+        "{source} {locator}：{field} は数値ではありません（{rule}）。値「{value}」",
+        '{source} {locator}: {field} is not a number ({rule}). Value "{value}".',
+    ),
+    "DH-X118": Message(
+        "{source} {locator}：{field} の形式が規定（{rule}）と異なります。値「{value}」",
+        '{source} {locator}: {field} does not have the required form ({rule}). Value "{value}".',
+    ),
+    "DH-X119": Message(
+        "{source}：レコード種別を判別できません（ファイル名は {field}.csv のように種別名にしてください）。",
+        "{source}: cannot tell the record type (name the file after it, e.g. {field}.csv).",
+    ),
+    "DH-X120": Message(
+        "{source} {locator}：同じ送信の中に同じ記録（{rule}）が重複しています（{value} と重複）。",
+        "{source} {locator}: the same record ({rule}) appears twice in this batch (also at {value}).",
+    ),
+    "DH-X121": Message(
+        "{source} {locator}：JSON の構造が規約と異なります：{rule}",
+        "{source} {locator}: the JSON does not follow the specification: {rule}",
+    ),
+    "DH-X122": Message(
+        "{source} {locator}：{field} が {rule} と矛盾しています。値「{value}」",
+        '{source} {locator}: {field} contradicts {rule}. Value "{value}".',
+    ),
+    "DH-X123": Message(
+        "{source}：ファイルが空か、見出し行しかありません。",
+        "{source}: the file is empty or has only a header row.",
+    ),
+    "DH-X124": Message(
+        "{source}：規約のバージョン「{value}」には対応していません（対応：{rule}）。",
+        '{source}: specification version "{value}" is not supported (supported: {rule}).',
+    ),
+    # --- exchange: storing, resends and batches (X2xx) ---
+    "DH-X201": Message(
+        "{source} {locator}：更新日時 {value} が保存済みの記録（{rule}）より古いため、保存済みの記録を残しました。",
+        "{source} {locator}: update_time {value} is older than the stored record's ({rule}); "
+        "the stored record was kept.",
+    ),
+    "DH-X202": Message(
+        "{source} {locator}：更新日時 {value} が保存済みの記録と同じなのに内容が異なります。"
+        "修正を送る場合は更新日時を新しくしてください。",
+        "{source} {locator}: update_time {value} equals the stored record's but the content differs; "
+        "a correction needs a newer update_time.",
+    ),
+    "DH-X203": Message(
+        "厳格モードのため、誤りが {count} 件ある送信全体を受け付けませんでした（何も保存していません）。",
+        "Strict mode: the whole batch was refused because of {count} error(s); nothing was stored.",
+    ),
+    "DH-X204": Message(
+        "この送信はすでに受け付け済みです（バッチ {value}）。",
+        "This batch was already received (batch {value}).",
+    ),
+    "DH-X205": Message(
+        "{record_type} の登録は事務局のみが行えます。",
+        "Only the secretariat may register {record_type}.",
+    ),
+    # --- exchange: API and tokens (X3xx) ---
+    "DH-X301": Message(
+        "API トークンが無効です（未指定、誤り、または失効）。",
+        "The API token is missing, wrong or revoked.",
+    ),
+    "DH-X302": Message(
+        "送信データが大きすぎます（上限 {maximum}）。分割して送信してください。",
+        "The upload is too large (limit {maximum}). Split it and send again.",
+    ),
+    "DH-X303": Message(
+        "対応していない形式です：{value}（CSV、JSON、FHIR NDJSON に対応）。",
+        "Unsupported format: {value} (CSV, JSON and FHIR NDJSON are accepted).",
+    ),
+    # --- exchange: values stored but flagged (W2xx) ---
+    "DH-W201": Message(
+        "{source} {locator}：{field} の値「{value}」は生理的にあり得ない可能性があります（目安 {rule}）。"
+        "保存しましたが要確認です。",
+        '{source} {locator}: {field} value "{value}" is physiologically implausible (expected {rule}). '
+        "Stored, please check.",
+    ),
+    "DH-W202": Message(
+        "{source} {locator}：収縮期血圧が拡張期血圧以下です（{value}）。保存しましたが要確認です。",
+        "{source} {locator}: systolic is not above diastolic ({value}). Stored, please check.",
+    ),
+    # --- exchange: FHIR (F1xx) ---
+    "DH-F101": Message(
+        "{source} {locator}：FHIR リソースとして読めません：{rule}",
+        "{source} {locator}: not a readable FHIR resource: {rule}",
+    ),
+    "DH-F102": Message(
+        "{source} {locator}：対応していない Observation です（コード {value}）。",
+        "{source} {locator}: unsupported Observation (code {value}).",
+    ),
     # --- generic (Gxxx) ---
     "DH-G400": Message(
         "リクエストの内容が不正です（{field}）。",

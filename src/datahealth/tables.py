@@ -1,6 +1,7 @@
 """Imports every feature's table module so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from datahealth.auth import tables as auth_tables
+from datahealth.exchange import tables as exchange_tables
 from datahealth.survey import tables as survey_tables
 
-__all__ = ["auth_tables", "survey_tables"]
+__all__ = ["auth_tables", "exchange_tables", "survey_tables"]

@@ -23,6 +23,10 @@ class Role(StrEnum):
     """Ministry survey administrator: sees and manages everything."""
     HOSPITAL = "hospital"
     """Hospital staff: sees and changes only its own hospital's responses."""
+    CONSORTIUM = "consortium"
+    """PHR consortium operator: sends and reads only its own consortium's participants' data."""
+    RESEARCHER = "researcher"
+    """Researcher / ministry analyst: reads the exchange data of every consortium, changes nothing."""
 
 
 class Organisation(Base):
