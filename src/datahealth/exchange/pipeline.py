@@ -11,7 +11,8 @@ the stored records and in a sender's own error report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import polars as pl
@@ -39,7 +40,7 @@ class Issue:
     field: str = ""
     value: str = ""
     rule: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def problem(self) -> Problem:
         params = {
@@ -65,7 +66,7 @@ class RawBatch:
     sources: list[str]
     frames: dict[str, pl.DataFrame]
     """Record type name → frame (spec columns as ``pl.String`` + ``_source`` + ``_locator``)."""
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Issue] = dataclasses.field(default_factory=list)
     """Structural problems found while reading (encoding, header row, JSON shape, unknown columns)."""
     header: dict[str, str] | None = None
     """The JSON message header (version, send_time, consortium_id, participant_id), if any."""
