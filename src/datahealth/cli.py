@@ -17,6 +17,7 @@ from datahealth.clock import jst_date, system_clock
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
 from datahealth.errors import DatahealthError
+from datahealth.exchange import cli as exchange_cli
 from datahealth.survey import io as survey_io
 from datahealth.survey.checks import check_definition
 from datahealth.survey.model import SurveyDefinition
@@ -28,6 +29,7 @@ hospitals_app = typer.Typer(help="Target hospitals and their accounts / 対象�
 app.add_typer(db_app, name="db")
 app.add_typer(survey_app, name="survey")
 app.add_typer(hospitals_app, name="hospitals")
+app.add_typer(exchange_cli.app, name="exchange")
 
 console = Console()
 errors = Console(stderr=True)

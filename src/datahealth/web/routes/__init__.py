@@ -2,6 +2,13 @@
 
 from fastapi import APIRouter
 
-from datahealth.web.routes import admin, auth, hospital
+from datahealth.web.routes import admin, auth, exchange_api, exchange_web, fhir_api, hospital
 
-ROUTERS: list[APIRouter] = [auth.router, hospital.router, admin.router]
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    hospital.router,
+    admin.router,
+    exchange_api.router,
+    exchange_web.router,
+    fhir_api.router,
+]
