@@ -7,8 +7,18 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk)
+# Report PDFs: WeasyPrint needs Pango; the PDF tests turn pages into PNG with pdftoppm (poppler-utils).
+ldconfig -p 2>/dev/null | grep -q "libpangoft2-1.0" || need_apt+=(libpango-1.0-0 libpangoft2-1.0-0)
+command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
 if [ -z "${DATAHEALTH_TEST_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need_apt+=(postgresql)
+fi
+# pg_dump/pg_restore for the backup tests: the server package brings them (postgresql-client-<v> in
+# /usr/lib/postgresql/<v>/bin); against an external server install the client tools on their own.
+if [ ${#need_apt[@]} -eq 0 ] || [[ ! " ${need_apt[*]} " =~ " postgresql " ]]; then
+  if ! ls /usr/lib/postgresql/*/bin/pg_restore >/dev/null 2>&1 && ! command -v pg_restore >/dev/null 2>&1; then
+    need_apt+=(postgresql-client)
+  fi
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing system packages: ${need_apt[*]}"

@@ -13,11 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from datahealth import migrate
+from datahealth.backup import cli as backup_cli
 from datahealth.clock import jst_date, system_clock
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
 from datahealth.errors import DatahealthError
 from datahealth.exchange import cli as exchange_cli
+from datahealth.reports import cli as report_cli
 from datahealth.survey import io as survey_io
 from datahealth.survey.checks import check_definition
 from datahealth.survey.model import SurveyDefinition
@@ -30,6 +32,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(survey_app, name="survey")
 app.add_typer(hospitals_app, name="hospitals")
 app.add_typer(exchange_cli.app, name="exchange")
+app.add_typer(report_cli.app, name="report")
+backup_cli.register(app)
 
 console = Console()
 errors = Console(stderr=True)
@@ -106,6 +110,7 @@ def demo(
 ) -> None:
     """Create a demo database (FY2024 survey open today, synthetic hospitals) and serve it."""
     from datahealth.demo import DEMO_PASSWORD, demo_logins, has_demo, load_demo
+    from datahealth.exchange.demo import exchange_demo_logins, load_exchange_demo
 
     settings = Settings()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -131,11 +136,12 @@ def demo(
                 bar.update(tasks[stage], completed=done, total=total)
 
             load_demo(db, hospitals=hospitals, seed=seed, today=jst_date(system_clock()), progress=report)
+            load_exchange_demo(db, today=jst_date(system_clock()), seed=seed, progress=report)
     engine.dispose()
     table = Table(title="demo logins / デモ用ログイン", show_lines=False)
     table.add_column("role / 役割")
     table.add_column("login ID / ログインID")
-    for role, login in demo_logins():
+    for role, login in [*demo_logins(), *exchange_demo_logins()]:
         table.add_row(role, login)
     console.print(table)
     console.print(f"password / パスワード: [bold]{DEMO_PASSWORD}[/bold]")

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     timezone: str = "Asia/Tokyo"
 
+    backup_dir: str = ""
+    """Where ``datahealth backup`` keeps its generations; empty means ``<data_dir>/backups``."""
+    backup_keep: int = Field(default=7, ge=1)
+    """How many backup generations to keep (older ones are deleted)."""
+    pg_bindir: str = ""
+    """Directory holding pg_dump/pg_restore; empty means search the usual places for the server's version."""
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -738,6 +738,9 @@ def load_demo(
     target_all_hospitals(db, survey)  # a no-op where opening already targets every hospital
 
     submitted, drafts = _load_responses(db, survey, defn, everyone, org_ids, user_ids, rng, today, report)
+    from datahealth.demo_history import load_previous_year  # imports this module: import here, not at the top
+
+    load_previous_year(db, survey, seed=seed, progress=report)  # the previous year's survey, for year-over-year
     db.flush()
     sample = next((login for login in (("h" + row["code"]) for row in generated) if login in submitted), None)
     return DemoSummary(

@@ -7,7 +7,9 @@
      │    ├── ValidationFailed (422)  answers/records that break rules (one Problem per question/row)
      │    ├── DefinitionError (422)   a survey definition or XLSForm that cannot be used
      │    ├── ImportFailed (422)      a CSV/file import with bad rows; nothing was written
-     │    └── Conflict (409)          state forbids the action (closed period, already submitted)
+     │    ├── Conflict (409)          state forbids the action (closed period, already submitted)
+     │    ├── PayloadTooLarge (413)   an upload over the size limit
+     │    └── UnsupportedMediaType (415)  an upload in a format that is not accepted
      ├── NotAuthenticated (401)
      ├── Forbidden (403)              CSRF failure and similar
      └── NotFound (404)               also what another tenant's object looks like
@@ -297,6 +299,10 @@ CATALOGUE: dict[str, Message] = {
         "{source}：規約のバージョン「{value}」には対応していません（対応：{rule}）。",
         '{source}: specification version "{value}" is not supported (supported: {rule}).',
     ),
+    "DH-X125": Message(
+        "{source} {locator}：CSV の行として読めません（{rule}）。",
+        "{source} {locator}: the row cannot be read as CSV ({rule}).",
+    ),
     # --- exchange: storing, resends and batches (X2xx) ---
     "DH-X201": Message(
         "{source} {locator}：更新日時 {value} が保存済みの記録（{rule}）より古いため、保存済みの記録を残しました。",
@@ -334,6 +340,28 @@ CATALOGUE: dict[str, Message] = {
         "対応していない形式です：{value}（CSV、JSON、FHIR NDJSON に対応）。",
         "Unsupported format: {value} (CSV, JSON and FHIR NDJSON are accepted).",
     ),
+    "DH-X304": Message(
+        "コンソーシアムID「{value}」は半角英大文字・数字 {maximum} 文字以内で入力してください。",
+        'Consortium ID "{value}": use at most {maximum} upper-case letters and digits.',
+    ),
+    "DH-X305": Message(
+        "コンソーシアムID「{value}」は既に登録されています。",
+        'Consortium ID "{value}" is already registered.',
+    ),
+    "DH-X306": Message(
+        "ログインID「{value}」は既に使われているか、使えない文字を含んでいます"
+        "（半角英数字と - _ . のみ、64 文字以内）。",
+        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; '
+        "at most 64).",
+    ),
+    "DH-X307": Message(
+        "{field} を入力してください（{maximum} 文字以内）。",
+        "Enter {field} (at most {maximum} characters).",
+    ),
+    "DH-X308": Message(
+        "API からの送信はコンソーシアムのトークンでのみ行えます（閲覧用トークンでは送信できません）。",
+        "Only a consortium's token may send data; a read-only token cannot.",
+    ),
     # --- exchange: values stored but flagged (W2xx) ---
     "DH-W201": Message(
         "{source} {locator}：{field} の値「{value}」は生理的にあり得ない可能性があります（目安 {rule}）。"
@@ -353,6 +381,128 @@ CATALOGUE: dict[str, Message] = {
     "DH-F102": Message(
         "{source} {locator}：対応していない Observation です（コード {value}）。",
         "{source} {locator}: unsupported Observation (code {value}).",
+    ),
+    "DH-F103": Message(
+        "エクスポートの対象が登録されていません（コンソーシアム {consortium}、参加者 {participant}）。",
+        "Nothing to export: consortium {consortium}, participant {participant} is not registered.",
+    ),
+    # --- reports (Rxxx): scoring maps (R1xx), feedback and national reports (R2xx), rendering (R3xx) ---
+    "DH-R101": Message(
+        "採点設定（{source}）を読み込めません：{detail}",
+        "The scoring map ({source}) cannot be read: {detail}",
+    ),
+    "DH-R102": Message(
+        "採点設定の {question}（{field}）の式「{expression}」が不正です：{detail}",
+        'Scoring map {question} ({field}): expression "{expression}" is invalid: {detail}',
+    ),
+    "DH-R103": Message(
+        "採点設定の {question} が調査にない設問 {reference} を参照しています。",
+        "Scoring map {question} refers to {reference}, which is not a question of the survey.",
+    ),
+    "DH-R104": Message(
+        "採点設定の {question} が、設問 {reference} の選択肢にない「{value}」を使っています。",
+        'Scoring map {question} uses "{value}", which is not a choice of question {reference}.',
+    ),
+    "DH-R105": Message(
+        "採点設定に矛盾があります：{detail}",
+        "The scoring map is inconsistent: {detail}",
+    ),
+    "DH-R106": Message(
+        "設問 {reference} が採点項目にも参考情報（informational）にも対応づけられていません。",
+        "Question {reference} is neither read by a scoring item nor listed as informational.",
+    ),
+    "DH-R201": Message(
+        "この調査にはフィードバック（採点設定）がありません。",
+        "This survey has no feedback (no scoring map).",
+    ),
+    "DH-R202": Message(
+        "フィードバックは回答の提出後に表示されます。",
+        "The feedback report is available once the response has been submitted.",
+    ),
+    "DH-R203": Message(
+        "表示の種類「{value}」は使えません（internal または public）。",
+        'Unknown report view "{value}" (use internal or public).',
+    ),
+    "DH-R204": Message(
+        "医療機関コード {code} の病院はこの調査に回答を提出していません。",
+        "No hospital with institution code {code} has submitted a response to this survey.",
+    ),
+    "DH-R205": Message(
+        "フィードバックを作成できる調査がありません（{detail}）。",
+        "There is no survey to report on ({detail}).",
+    ),
+    "DH-R301": Message(
+        "PDF を作成できません：{detail}",
+        "The PDF cannot be made: {detail}",
+    ),
+    "DH-R302": Message(
+        "出力先 {path} には別の調査（{detail}）の帳票があります。別の出力先を指定してください。",
+        "The output directory {path} holds reports of another survey ({detail}). Choose another directory.",
+    ),
+    # --- backups (B1xx) ---
+    "DH-B101": Message(
+        "バックアップ先 {path} に書き込めません：{detail}",
+        "Cannot write to the backup location {path}: {detail}",
+    ),
+    "DH-B102": Message(
+        "チェックサムが一致しません（{generation} の {file}）。バックアップが壊れているか改ざんされています。"
+        "期待値 {expected}、実際 {actual}",
+        "Checksum mismatch ({file} in {generation}): the backup is damaged or was altered. "
+        "Expected {expected}, found {actual}.",
+    ),
+    "DH-B103": Message(
+        "バックアップ {generation} のマニフェストがないか壊れています：{detail}",
+        "The manifest of backup {generation} is missing or corrupt: {detail}",
+    ),
+    "DH-B104": Message(
+        "{tool}（PostgreSQL {version} 以上）が見つかりません。postgresql-client を導入するか "
+        "DATAHEALTH_PG_BINDIR を設定してください（探した場所：{detail}）。",
+        "{tool} (PostgreSQL {version} or newer) was not found. Install the PostgreSQL client or set "
+        "DATAHEALTH_PG_BINDIR (searched: {detail}).",
+    ),
+    "DH-B105": Message(
+        "{tool} が失敗しました（終了コード {status}）：{detail}",
+        "{tool} failed (exit status {status}): {detail}",
+    ),
+    "DH-B106": Message(
+        "復元先のデータベースにはデータがあります（{rows} 行）。上書きする場合は --yes を付けて実行してください。",
+        "The target database holds data ({rows} rows). Run again with --yes to overwrite it.",
+    ),
+    "DH-B107": Message(
+        "バックアップ「{generation}」は {path} にありません（あるもの：{available}）。",
+        'There is no backup "{generation}" in {path} (available: {available}).',
+    ),
+    "DH-B108": Message(
+        "テーブル {table} の内容がマニフェストと一致しません（行数 期待 {expected} / 実際 {actual}、{detail}）。",
+        "Table {table} does not match the manifest (rows expected {expected} / found {actual}; {detail}).",
+    ),
+    "DH-B109": Message(
+        "データベース {path} は使用中です。サーバー（datahealth serve）を停止してから復元してください。{detail}",
+        "The database {path} is in use. Stop the server (datahealth serve) before restoring. {detail}",
+    ),
+    "DH-B110": Message(
+        "{kind} のバックアップは、設定されたデータベース（{configured}）には使えません。",
+        "A {kind} backup cannot be used with the configured database ({configured}).",
+    ),
+    "DH-B111": Message(
+        "{path} にバックアップがありません。",
+        "There are no backups in {path}.",
+    ),
+    "DH-B112": Message(
+        "復元したデータベースの整合性検査に失敗しました（{generation}）：{detail}",
+        "The restored database failed its integrity check ({generation}): {detail}",
+    ),
+    "DH-B113": Message(
+        "スキーマのリビジョンが一致しません（期待 {expected}、実際 {actual}）。",
+        "The schema revision does not match (expected {expected}, found {actual}).",
+    ),
+    "DH-B114": Message(
+        "このデータベースはバックアップできません：{detail}",
+        "This database cannot be backed up: {detail}",
+    ),
+    "DH-B115": Message(
+        "別のバックアップ処理が {path} で実行中です。終了してから再実行してください。",
+        "Another backup is running in {path}. Try again when it has finished.",
     ),
     # --- generic (Gxxx) ---
     "DH-G400": Message(
@@ -455,6 +605,18 @@ class ImportFailed(UserError):
 
 class Conflict(UserError):
     status = 409
+
+
+class PayloadTooLarge(UserError):
+    """The request body is over the configured limit (exchange uploads: DH-X302)."""
+
+    status = 413
+
+
+class UnsupportedMediaType(UserError):
+    """The request's content type or a file's format is not accepted (exchange uploads: DH-X303)."""
+
+    status = 415
 
 
 class NotAuthenticated(DatahealthError):

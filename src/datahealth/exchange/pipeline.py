@@ -25,7 +25,8 @@ FLAGS = "_flags"
 """In a CheckedBatch frame: space-separated DH-W codes of values stored but flagged."""
 META_COLUMNS = (SOURCE, LOCATOR)
 
-Severity = Literal["error", "flag"]
+Severity = Literal["error", "flag", "info"]
+"""``info`` is a notice about the whole batch (DH-X204 duplicate), not a problem with a record."""
 
 
 @dataclass(frozen=True)

@@ -54,16 +54,17 @@ def _spec_table(record: RecordType) -> Table:
     columns: list[Column[Any]] = [Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True)]
     for field in record.fields:
         columns.append(Column(field.name, column_type(field), nullable=field.need != Need.REQUIRED))
-    extra: list[Any] = []
     if record.kind == RecordKind.RECORD:
+        # No foreign key on batch_id and no separate (consortium, participant, time) index: the per-row
+        # foreign-key check and a second index made bulk loads markedly slower (docs/benchmarks.md). The
+        # store writes the Batch row before any record of it, batches are never deleted, and the unique
+        # identity key starts with (consortium_id, participant_id, observation_time), so it serves those
+        # lookups (a participant's records, the store's resend probe) itself.
         columns += [
             Column("flags", String(200), nullable=False, default=""),
-            Column("batch_id", String(36), ForeignKey("exch_batches.id"), nullable=False),
+            Column("batch_id", String(36), nullable=False),
             Column("stored_at", UtcDateTime(), nullable=False, default=utcnow),
         ]
-        extra.append(
-            Index(f"ix_{TABLE_PREFIX}{record.name}_participant", "consortium_id", "participant_id", "observation_time")
-        )
     else:
         columns.append(Column("updated_at", UtcDateTime(), nullable=False, default=utcnow))
     return Table(
@@ -71,7 +72,6 @@ def _spec_table(record: RecordType) -> Table:
         Base.metadata,
         *columns,
         UniqueConstraint(*record.identity, name=f"uq_{TABLE_PREFIX}{record.name}_identity"),
-        *extra,
     )
 
 

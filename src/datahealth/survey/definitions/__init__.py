@@ -15,6 +15,7 @@ from datahealth.survey.model import SurveyDefinition
 
 BUNDLED: dict[str, str] = {
     "cyber-fy2024": "cyber_fy2024.yaml",
+    "cyber-fy2023": "cyber_fy2023.yaml",  # a model of the previous year's survey, for year-over-year reports
 }
 """Survey id → file name inside this package."""
 

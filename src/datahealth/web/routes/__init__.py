@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from datahealth.web.routes import admin, auth, exchange_api, exchange_web, fhir_api, hospital
+from datahealth.web.routes import admin, auth, exchange_api, exchange_web, fhir_api, hospital, reports
 
 ROUTERS: list[APIRouter] = [
     auth.router,
@@ -11,4 +11,5 @@ ROUTERS: list[APIRouter] = [
     exchange_api.router,
     exchange_web.router,
     fhir_api.router,
+    reports.router,
 ]

@@ -1,7 +1,393 @@
-"""Routes (thin shell over the exchange services)."""
+"""Exchange pages: my batches, a batch's result, upload from the browser, API tokens, data quality,
+and (administrators) consortia and their accounts. A thin shell over the exchange services.
+
+Consortium operators see only their own consortium; researchers and administrators see every
+consortium through a selector. Everything works without JavaScript; state changes are POST + CSRF.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass
 
-router = APIRouter()
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from datahealth.auth.service import Principal
+from datahealth.auth.tables import Role
+from datahealth.clock import jst_date
+from datahealth.errors import NotFound, PayloadTooLarge, Problem, UnsupportedMediaType, UserError
+from datahealth.exchange import access, consortia, quality, spec, tokens
+from datahealth.exchange.consortia import ExchangeScope
+from datahealth.exchange.service import Sender, Upload, ingest, issues_csv
+from datahealth.web.context import app_state, redirect, render, require_admin, require_principal, verify_csrf
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+ISSUE_PAGE_SIZE = 100
+UPLOAD_SUFFIXES = (".csv", ".json", ".ndjson")
+COUNT_KEYS = ("received", "stored", "replaced", "unchanged", "stale", "conflict", "rejected", "flagged")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    principal: Principal
+    scope: ExchangeScope
+    choices: list[tuple[str, str]]
+    """Consortia a reader of all may pick from (empty for an operator)."""
+    selected: str | None
+    """The consortium shown: the operator's own, or the reader's choice (``None``: all)."""
+
+    @property
+    def label(self) -> str:
+        return f"user:{self.principal.login_id}"
+
+
+def _viewer(request: Request, db: Session, consortium: str | None = None) -> Viewer:
+    principal = require_principal(request)
+    scope = consortia.scope_of(db, principal)
+    if scope is None:
+        raise NotFound()
+    if scope.consortium_id is not None:
+        return Viewer(principal, scope, [], scope.consortium_id)
+    choices = consortia.consortium_choices(db)
+    selected = consortium if consortium in {code for code, _name in choices} else None
+    return Viewer(principal, scope, choices, selected)
+
+
+def _attachment(content: bytes, filename: str, media_type: str) -> Response:
+    return Response(
+        content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def _pages(total: int, size: int) -> int:
+    return max(1, -(-total // size))
+
+
+# --- batches -----------------------------------------------------------------------------------------
+
+
+@router.get("/exchange", response_class=HTMLResponse)
+def batches_page(request: Request, consortium: str | None = None, page: int = 1) -> Response:
+    page = max(page, 1)
+    with app_state(request).db() as db:
+        viewer = _viewer(request, db, consortium)
+        rows, total = access.list_batches(
+            db, viewer.scope.consortium_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, only=viewer.selected
+        )
+        batches = [(batch, _totals(batch.counts or {})) for batch in rows]
+    return render(
+        request,
+        "exchange/batches.html",
+        viewer=viewer,
+        batches=batches,
+        total=total,
+        page=page,
+        pages=_pages(total, PAGE_SIZE),
+        tab="batches",
+    )
+
+
+def _totals(counts: dict[str, dict[str, int]]) -> dict[str, int]:
+    return {key: sum(int(per_type.get(key, 0)) for per_type in counts.values()) for key in COUNT_KEYS}
+
+
+@router.get("/exchange/batches/{batch_id}", response_class=HTMLResponse)
+def batch_page(request: Request, batch_id: str, severity: str = "", page: int = 1, sent: str | None = None) -> Response:
+    page = max(page, 1)
+    chosen = severity if severity in ("error", "flag") else None
+    with app_state(request).db() as db:
+        viewer = _viewer(request, db)
+        batch = access.get_batch(db, viewer.scope.consortium_id, batch_id)
+        issues, total = access.batch_issues(
+            db, batch.id, limit=ISSUE_PAGE_SIZE, offset=(page - 1) * ISSUE_PAGE_SIZE, severity=chosen
+        )
+        by_severity = access.issue_counts(db, batch.id)
+    counts = batch.counts or {}
+    return render(
+        request,
+        "exchange/batch.html",
+        viewer=viewer,
+        batch=batch,
+        counts=counts,
+        totals=_totals(counts),
+        count_keys=COUNT_KEYS,
+        issues=issues,
+        total=total,
+        by_severity=by_severity,
+        severity=chosen or "",
+        page=page,
+        pages=_pages(total, ISSUE_PAGE_SIZE),
+        sent=sent is not None,
+        tab="batches",
+    )
+
+
+@router.get("/exchange/batches/{batch_id}/issues.csv")
+def batch_issues_csv(request: Request, batch_id: str) -> Response:
+    with app_state(request).db() as db:
+        viewer = _viewer(request, db)
+        batch = access.get_batch(db, viewer.scope.consortium_id, batch_id)
+        content = issues_csv(db, batch.id)
+    return _attachment(content, f"issues-{batch.id}.csv", "text/csv; charset=utf-8")
+
+
+# --- upload ------------------------------------------------------------------------------------------
+
+
+@router.get("/exchange/upload", response_class=HTMLResponse)
+def upload_page(request: Request) -> Response:
+    with app_state(request).db() as db:
+        viewer = _viewer(request, db)
+    if not viewer.scope.can_send:
+        raise NotFound()
+    return render(request, "exchange/upload.html", viewer=viewer, error=None, tab="upload")
+
+
+async def _form_uploads(request: Request, limit: int) -> tuple[list[Upload], bool]:
+    form = await request.form()
+    uploads: list[Upload] = []
+    size = 0
+    for value in form.getlist("files"):
+        if not isinstance(value, UploadFile) or not value.filename:
+            continue
+        name = value.filename.replace("\\", "/").rsplit("/", 1)[-1][:100]
+        if not name.lower().endswith(UPLOAD_SUFFIXES):
+            raise UnsupportedMediaType(Problem("DH-X303", {"value": name}, field="files"))
+        data = await value.read(limit - size + 1)
+        size += len(data)
+        if size > limit:
+            raise PayloadTooLarge(Problem("DH-X302", {"maximum": f"{limit / (1024 * 1024):.1f} MiB"}))
+        uploads.append(Upload(name=name, data=data))
+    if not uploads:
+        raise UserError(Problem("DH-G400", {"field": "files / ファイル"}, field="files"))
+    return uploads, form.get("strict") == "1"
+
+
+@router.post("/exchange/upload", response_class=HTMLResponse)
+async def upload(request: Request) -> Response:
+    principal = require_principal(request)
+    state = app_state(request)
+    with state.db() as db:
+        viewer = _viewer(request, db)
+    if not viewer.scope.can_send:
+        raise NotFound()
+    limit = state.settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    try:
+        if declared.isdigit() and int(declared) > limit + 64 * 1024:
+            raise PayloadTooLarge(Problem("DH-X302", {"maximum": f"{limit / (1024 * 1024):.1f} MiB"}))
+        await verify_csrf(request, principal)
+        uploads, strict = await _form_uploads(request, limit)
+        sender = Sender(viewer.scope.consortium_id, viewer.label)
+
+        def run() -> str:
+            with state.db() as db:
+                result = ingest(db, sender, uploads, channel="web", strict=strict, now=state.clock())
+                return result.duplicate_of or result.batch_id
+
+        batch_id = await run_in_threadpool(run)
+    except UserError as error:
+        return render(
+            request, "exchange/upload.html", status_code=error.status, viewer=viewer, error=error, tab="upload"
+        )
+    return redirect(f"/exchange/batches/{batch_id}?sent=1")
+
+
+# --- tokens ------------------------------------------------------------------------------------------
+
+
+def _token_owner(viewer: Viewer) -> tuple[str | None, int | None, bool]:
+    """(consortium filter, creator filter, may create) for the token page."""
+    if viewer.scope.consortium_id is not None:
+        return viewer.scope.consortium_id, None, True
+    if viewer.principal.role == Role.RESEARCHER:
+        return tokens.ALL_CONSORTIA, viewer.principal.user_id, True
+    return None, None, False  # the secretariat sees and revokes every token
+
+
+def _tokens_page(
+    request: Request,
+    db: Session,
+    viewer: Viewer,
+    *,
+    status_code: int = 200,
+    created: str | None = None,
+    error: UserError | None = None,
+    revoked: bool = False,
+) -> Response:
+    consortium_id, creator, may_create = _token_owner(viewer)
+    rows = tokens.list_tokens(db, consortium_id, created_by=creator)
+    return render(
+        request,
+        "exchange/tokens.html",
+        status_code=status_code,
+        viewer=viewer,
+        tokens=rows,
+        may_create=may_create,
+        created=created,
+        error=error,
+        revoked=revoked,
+        tab="tokens",
+    )
+
+
+@router.get("/exchange/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, revoked: str | None = None) -> Response:
+    with app_state(request).db() as db:
+        viewer = _viewer(request, db)
+        return _tokens_page(request, db, viewer, revoked=revoked is not None)
+
+
+@router.post("/exchange/tokens", response_class=HTMLResponse)
+async def create_token(request: Request) -> Response:
+    principal = require_principal(request)
+    await verify_csrf(request, principal)
+    form = await request.form()
+    state = app_state(request)
+    with state.db() as db:
+        viewer = _viewer(request, db)
+        consortium_id, _creator, may_create = _token_owner(viewer)
+        if not may_create or consortium_id is None:
+            raise NotFound()
+        try:
+            _token, plaintext = tokens.create_token(
+                db, consortium_id, str(form.get("name", "")), principal.user_id, state.clock()
+            )
+        except UserError as error:
+            return _tokens_page(request, db, viewer, error=error, status_code=error.status)
+        # The plain text exists only in this response.
+        return _tokens_page(request, db, viewer, created=plaintext)
+
+
+@router.post("/exchange/tokens/{token_id}/revoke")
+async def revoke_token(request: Request, token_id: int) -> Response:
+    principal = require_principal(request)
+    await verify_csrf(request, principal)
+    state = app_state(request)
+    with state.db() as db:
+        viewer = _viewer(request, db)
+        consortium_id, creator, _may_create = _token_owner(viewer)
+        if creator is not None and not any(
+            t.id == token_id for t in tokens.list_tokens(db, consortium_id, created_by=creator)
+        ):
+            raise NotFound()
+        tokens.revoke_token(db, token_id, consortium_id, state.clock())
+    return redirect("/exchange/tokens?revoked=1")
+
+
+# --- data quality ------------------------------------------------------------------------------------
+
+
+@router.get("/exchange/quality", response_class=HTMLResponse)
+def quality_page(request: Request, consortium: str | None = None) -> Response:
+    state = app_state(request)
+    with state.db() as db:
+        viewer = _viewer(request, db, consortium)
+        report = quality.quality_report(db, viewer.selected, jst_date(state.clock()))
+    labels = {record.name: (record.ja, record.en) for record in spec.RECORDS}
+    return render(request, "exchange/quality.html", viewer=viewer, report=report, labels=labels, tab="quality")
+
+
+@router.get("/exchange/quality.xlsx")
+def quality_xlsx(request: Request, consortium: str | None = None) -> Response:
+    state = app_state(request)
+    with state.db() as db:
+        viewer = _viewer(request, db, consortium)
+        today = jst_date(state.clock())
+        report = quality.quality_report(db, viewer.selected, today)
+    return _attachment(
+        quality.report_xlsx(report),
+        f"quality-{viewer.selected or 'all'}-{today:%Y%m%d}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+# --- administration: consortia and accounts -----------------------------------------------------------
+
+
+def _consortia_page(
+    request: Request,
+    db: Session,
+    *,
+    status_code: int = 200,
+    error: UserError | None = None,
+    account: consortia.NewAccount | None = None,
+    created: str | None = None,
+) -> Response:
+    return render(
+        request,
+        "exchange/consortia.html",
+        status_code=status_code,
+        rows=consortia.list_consortia(db),
+        error=error,
+        account=account,
+        created=created,
+        tab="consortia",
+    )
+
+
+@router.get("/admin/exchange/consortia", response_class=HTMLResponse)
+def consortia_page(request: Request) -> Response:
+    require_admin(request)
+    with app_state(request).db() as db:
+        return _consortia_page(request, db)
+
+
+@router.post("/admin/exchange/consortia", response_class=HTMLResponse)
+async def create_consortium(request: Request) -> Response:
+    principal = require_admin(request)
+    await verify_csrf(request, principal)
+    form = await request.form()
+    state = app_state(request)
+    try:
+        with state.db() as db:
+            org = consortia.create_consortium(db, str(form.get("consortium_id", "")), str(form.get("name", "")))
+            account = consortia.create_operator(
+                db, org.code, str(form.get("login_id", "")).strip(), str(form.get("display_name", ""))
+            )
+            created = org.code
+    except UserError as error:
+        with state.db() as db:
+            return _consortia_page(request, db, error=error, status_code=error.status)
+    with state.db() as db:
+        return _consortia_page(request, db, account=account, created=created)
+
+
+@router.post("/admin/exchange/consortia/{consortium_id}/operators", response_class=HTMLResponse)
+async def add_operator(request: Request, consortium_id: str) -> Response:
+    principal = require_admin(request)
+    await verify_csrf(request, principal)
+    form = await request.form()
+    state = app_state(request)
+    try:
+        with state.db() as db:
+            account = consortia.create_operator(
+                db, consortium_id, str(form.get("login_id", "")).strip(), str(form.get("display_name", ""))
+            )
+    except UserError as error:
+        with state.db() as db:
+            return _consortia_page(request, db, error=error, status_code=error.status)
+    with state.db() as db:
+        return _consortia_page(request, db, account=account)
+
+
+@router.post("/admin/exchange/researchers", response_class=HTMLResponse)
+async def add_researcher(request: Request) -> Response:
+    principal = require_admin(request)
+    await verify_csrf(request, principal)
+    form = await request.form()
+    state = app_state(request)
+    try:
+        with state.db() as db:
+            account = consortia.create_researcher(
+                db, principal.organisation_id, str(form.get("login_id", "")), str(form.get("display_name", ""))
+            )
+    except UserError as error:
+        with state.db() as db:
+            return _consortia_page(request, db, error=error, status_code=error.status)
+    with state.db() as db:
+        return _consortia_page(request, db, account=account)

@@ -1,7 +1,113 @@
-"""Routes (thin shell over the exchange services)."""
+"""``GET /api/v1/exchange/fhir/$export``: stored data as FHIR R4 NDJSON, streamed (thin shell over fhir_export).
+
+Who may export what:
+
+- ``Authorization: Bearer <token>`` of a consortium: that consortium only (``?consortium=`` of another
+  one, or another consortium's participant, answers 404 exactly like one that does not exist);
+  a researcher's read-only token (``*``) may name any consortium, or none for all;
+- a logged-in researcher or administrator: any consortium with ``?consortium=``, all without it;
+  a logged-in consortium operator: their own consortium; other roles: 404.
+
+This is a synchronous simplification of FHIR Bulk Data's ``$export`` (no kick-off/polling/manifest):
+the response is one NDJSON stream, Patients and Devices before the Observations that refer to them.
+``?_type=Observation`` (comma-separated) limits the resource types.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from datahealth.auth.tables import Organisation, Role
+from datahealth.errors import NotAuthenticated, NotFound, Problem, UserError
+from datahealth.exchange.fhir_export import export_resources
+from datahealth.exchange.fhir_map import MEDIA_TYPE
+from datahealth.exchange.tokens import ALL_CONSORTIA, authenticate_token
+from datahealth.web.context import app_state, current_principal
 
 router = APIRouter()
+
+RESOURCE_TYPES = ("Patient", "Device", "Observation")
+CHUNK_BYTES = 64 * 1024
+READERS_OF_ALL = (Role.ADMIN, Role.RESEARCHER)
+
+
+def _scope(request: Request, consortium: str | None) -> str | None:
+    """The consortium the caller may export (``None``: every consortium); NotFound/NotAuthenticated otherwise."""
+    state = app_state(request)
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated(Problem("DH-X301"))
+        with state.db() as db:
+            own = authenticate_token(db, token, state.clock())
+        if own == ALL_CONSORTIA:
+            return consortium
+        if consortium not in (None, own):
+            raise NotFound()
+        return own
+    principal = current_principal(request)
+    if principal is None:
+        raise NotAuthenticated(Problem("DH-X301"))
+    if principal.role in READERS_OF_ALL:
+        return consortium
+    if principal.role != Role.CONSORTIUM:
+        raise NotFound()
+    with state.db() as db:
+        organisation = db.get(Organisation, principal.organisation_id)
+        code = organisation.code if organisation else None
+    if code is None or consortium not in (None, code):
+        raise NotFound()
+    return code
+
+
+def _types(value: str | None) -> frozenset[str]:
+    if not value:
+        return frozenset(RESOURCE_TYPES)
+    wanted = frozenset(part.strip() for part in value.split(",") if part.strip())
+    if not wanted or not wanted <= set(RESOURCE_TYPES):
+        raise UserError(Problem("DH-G400", {"field": "_type"}, field="_type"))
+    return wanted
+
+
+@router.get(
+    "/api/v1/exchange/fhir/$export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {MEDIA_TYPE: {}}, "description": "FHIR R4 NDJSON / FHIR R4 NDJSON"}},
+    tags=["exchange"],
+)
+def fhir_export(
+    request: Request,
+    participant: Annotated[str | None, Query(max_length=20, description="参加者ID / participant ID")] = None,
+    consortium: Annotated[str | None, Query(max_length=10, description="コンソーシアムID / consortium ID")] = None,
+    resource_types: Annotated[str | None, Query(alias="_type", description="Patient,Device,Observation")] = None,
+) -> StreamingResponse:
+    """Export stored data as FHIR R4 NDJSON (Patient, Device, Observation) / 保存データを FHIR で出力."""
+    scope = _scope(request, consortium)
+    types = _types(resource_types)
+    state = app_state(request)
+    with state.db() as db:  # answer 404 before the stream starts
+        export_resources(db, consortium_id=scope, participant_id=participant)
+
+    def stream() -> Iterator[bytes]:
+        with state.db() as db:
+            chunk: list[str] = []
+            size = 0
+            for kind, text in export_resources(db, consortium_id=scope, participant_id=participant):
+                if kind not in types:
+                    continue
+                chunk.append(text)
+                size += len(text)
+                if size >= CHUNK_BYTES:
+                    yield ("\n".join(chunk) + "\n").encode()
+                    chunk, size = [], 0
+            if chunk:
+                yield ("\n".join(chunk) + "\n").encode()
+
+    name = "-".join(part for part in ("export", scope or "all", participant) if part)
+    headers = {"Content-Disposition": f'attachment; filename="{name}.ndjson"', "Cache-Control": "no-store"}
+    return StreamingResponse(stream(), media_type=MEDIA_TYPE, headers=headers)

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from datahealth.auth.service import Principal
+from datahealth.auth.tables import Role
 from datahealth.errors import NotFound, UserError
 from datahealth.survey import service
 from datahealth.survey.answers import draft_problems, relevant_names
@@ -31,6 +32,8 @@ def home(request: Request) -> Response:
     principal = require_principal(request)
     if principal.is_admin:
         return redirect("/admin")
+    if principal.role in (Role.CONSORTIUM, Role.RESEARCHER):
+        return redirect("/exchange")
     with app_state(request).db() as db:
         rows = service.surveys_for(db, principal)
         moment = now(request)

@@ -1,0 +1,78 @@
+"""Charts are well-formed, accessible SVG without style attributes (CSP)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from datahealth.reports import charts
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parse(markup: str) -> ET.Element:
+    return ET.fromstring(str(markup))  # noqa: S314 - our own generated SVG, not untrusted input
+
+
+def check_accessible(root: ET.Element) -> None:
+    assert root.get("role") == "img"
+    labelled = (root.get("aria-labelledby") or "").split()
+    ids = {el.get("id") for el in root.iter() if el.get("id")}
+    assert len(labelled) == 2 and set(labelled) <= ids
+    assert root.find(f"{SVG}title") is not None and root.find(f"{SVG}desc") is not None
+    assert all(el.get("style") is None for el in root.iter())
+
+
+def test_bar_chart() -> None:
+    bars = [charts.Bar("20～99床", 44.0), charts.Bar("100～199床", 47.5, highlight=True), charts.Bar("500床以上", None)]
+    root = parse(charts.bar_chart(bars, "オフラインバックアップ", "20～99床: 44%"))
+    check_accessible(root)
+    texts = [el.text for el in root.iter(f"{SVG}text")]
+    assert "44%" in texts and "48%" in texts and "—" in texts  # hidden is "—", never 0
+    rects = list(root.iter(f"{SVG}rect"))
+    assert len(rects) == 2
+    assert rects[1].get("fill") == charts.HIGHLIGHT
+
+
+def test_tile_map_has_47_tiles_in_distinct_places() -> None:
+    assert len(charts.TILES) == 47 and len(set(charts.TILES)) == 47
+    values = [float(i) for i in range(47)]
+    values[30] = None  # type: ignore[call-overload]
+    root = parse(charts.tile_map(values, "回答率", "北海道: 0%", [f"県{i}" for i in range(47)], highlight=13, high=46))
+    check_accessible(root)
+    tiles = [el for el in root.iter(f"{SVG}rect") if el.get("width") == "32"]
+    assert len(tiles) == 47
+    assert (tiles[30].get("fill") or "").startswith("url(#hatch-")
+    assert tiles[12].get("stroke-width") == "2.5"  # Tokyo highlighted
+
+
+def test_radar_and_histogram() -> None:
+    radar = parse(
+        charts.radar(
+            ["管理体制", "BCP", "資産", "脆弱性", "認証", "契約", "バックアップ"],
+            [charts.Series("貴院", [40, 0, 100, 33, 33, 100, None], charts.HIGHLIGHT)],
+            "領域別",
+            "管理体制: 40%",
+        )
+    )
+    check_accessible(radar)
+    assert len(list(radar.iter(f"{SVG}polygon"))) == 5  # 4 rings + 1 series
+    histogram = parse(charts.histogram(["8", "13"], [52.0, None], [charts.FAIR, charts.GOOD], "桁数", "8: 52%"))
+    check_accessible(histogram)
+
+
+def test_text_is_escaped() -> None:
+    root = parse(charts.bar_chart([charts.Bar("<script>&", 10.0)], "a<b", "c&d"))
+    assert root.find(f"{SVG}title").text == "a<b"  # type: ignore[union-attr]
+
+
+def test_short_prefecture_names() -> None:
+    from datahealth.reports.html import short_prefecture
+
+    assert [short_prefecture(n) for n in ("北海道", "東京都", "京都府", "大阪府", "神奈川県", "Kyoto")] == [
+        "北海道",
+        "東京",
+        "京都",
+        "大阪",
+        "神奈川",
+        "Kyoto",
+    ]
