@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from datahealth import migrate
+from datahealth.audit import cli as audit_cli
 from datahealth.clock import jst_date, system_clock
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(survey_app, name="survey")
 app.add_typer(hospitals_app, name="hospitals")
 app.add_typer(exchange_cli.app, name="exchange")
+app.add_typer(audit_cli.app, name="audit")
 
 console = Console()
 errors = Console(stderr=True)

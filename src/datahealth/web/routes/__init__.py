@@ -2,10 +2,12 @@
 
 from fastapi import APIRouter
 
-from datahealth.web.routes import admin, auth, exchange_api, exchange_web, fhir_api, hospital
+from datahealth.web.routes import account, admin, audit, auth, exchange_api, exchange_web, fhir_api, hospital
 
 ROUTERS: list[APIRouter] = [
     auth.router,
+    account.router,
+    audit.router,
     hospital.router,
     admin.router,
     exchange_api.router,

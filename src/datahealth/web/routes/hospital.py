@@ -13,6 +13,7 @@ from datahealth.survey.answers import draft_problems, relevant_names
 from datahealth.survey.tables import ResponseStatus, Survey, SurveyStatus
 from datahealth.web.context import (
     app_state,
+    audit_event,
     now,
     redirect,
     render,
@@ -77,6 +78,15 @@ def section_page(request: Request, survey_id: int, section_name: str, saved: str
         relevant = relevant_names(defn, answers)
         problems = draft_problems(defn, answers)
         current_phase = service.phase(survey, now(request))
+        audit_event(
+            request,
+            db,
+            "survey.response.view",
+            principal=principal,
+            object_type="response",
+            object_id=response.id if response else f"survey:{survey_id}",
+            detail={"section": section_name},
+        )
     section = defn.sections[index]
     return render(
         request,
@@ -111,6 +121,15 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
         shown = shown_names(form, defn, section)
         moment = state.clock()
         problems = service.save_draft(db, principal, survey, response, form_values(form, defn), shown, moment)
+        audit_event(
+            request,
+            db,
+            "survey.response.save",
+            principal=principal,
+            object_type="response",
+            object_id=response.id,
+            detail={"section": section_name, "questions": len(shown)},
+        )
         answers = service.stored_answers(response)
         relevant = relevant_names(defn, answers)
         saved_at = response.updated_at
@@ -142,6 +161,15 @@ def review(request: Request, survey_id: int) -> Response:
     with app_state(request).db() as db:
         survey = _visible_survey(db, principal, survey_id)
         response = service.response_for(db, principal, survey)
+        audit_event(
+            request,
+            db,
+            "survey.response.view",
+            principal=principal,
+            object_type="response",
+            object_id=response.id if response else f"survey:{survey_id}",
+            detail={"page": "review"},
+        )
         return render_review(request, survey, response)
 
 
@@ -154,9 +182,28 @@ async def submit(request: Request, survey_id: int) -> Response:
         with state.db() as db:
             survey = _visible_survey(db, principal, survey_id)
             response = service.own_response(db, principal, survey)
-            service.submit(db, principal, survey, response, state.clock())
+            receipt_code = service.submit(db, principal, survey, response, state.clock())
+            audit_event(
+                request,
+                db,
+                "survey.response.submit",
+                principal=principal,
+                object_type="response",
+                object_id=response.id,
+                detail={"receipt": receipt_code},
+            )
     except UserError as error:
         with state.db() as db:
+            audit_event(
+                request,
+                db,
+                "survey.response.submit",
+                principal=principal,
+                outcome="failure",
+                object_type="survey",
+                object_id=survey_id,
+                detail={"error": error.code, "problems": len(error.problems)},
+            )
             survey = _visible_survey(db, principal, survey_id)
             current = service.response_for(db, principal, survey)
             return render_review(request, survey, current, submit_errors=error, status_code=error.status)
