@@ -76,11 +76,12 @@ def db_upgrade(revision: str = "head") -> None:
 def _serve(settings: Settings) -> None:
     import uvicorn
 
+    from datahealth.startup_checks import UnsafeConfiguration
     from datahealth.web.app import SchemaNotReady, create_app
 
     try:
         web = create_app(settings)
-    except SchemaNotReady as exc:
+    except (SchemaNotReady, UnsafeConfiguration) as exc:
         errors.print(str(exc))
         raise typer.Exit(code=1) from None
     uvicorn.run(web, host=settings.host, port=settings.port, log_level="info", proxy_headers=True)

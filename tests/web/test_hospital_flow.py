@@ -230,3 +230,21 @@ def test_logout_ends_the_session(browser, world):
     browser.get("/")
     browser.post("/logout")
     assert browser.get("/", follow_redirects=False).status_code == 303
+
+
+def test_oversized_bodies_are_refused_with_413(browser, world, settings):
+    browser.login("hosp-a")
+    limit = settings.max_upload_bytes
+    response = browser.client.post(f"/surveys/{world.survey_id}/s/governance",
+                                   content=b"q1_1=" + b"x" * (limit + 1),
+                                   headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "DH-X302"
+
+
+def test_security_headers(browser, world):
+    page = browser.get("/login")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "same-origin"
+    assert "strict-transport-security" not in page.headers  # only behind HTTPS (secure_cookies)

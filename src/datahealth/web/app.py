@@ -18,9 +18,10 @@ from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory
 from datahealth.errors import DatahealthError, Forbidden, NotAuthenticated, NotFound, Problem, UserError
 from datahealth.institutions import bed_band, founder_type_label, prefecture_name
+from datahealth.startup_checks import check_database, check_settings
 from datahealth.web import routes
 from datahealth.web.context import AppState, StageRedirect, app_state, audit_event, current_principal, render
-from datahealth.web.security import security_headers
+from datahealth.web.security import BodySizeLimit, security_headers
 
 WEB_DIR = Path(__file__).parent
 
@@ -30,7 +31,9 @@ class SchemaNotReady(RuntimeError):
 
 
 def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
+    check_settings(settings)
     engine = make_engine(settings)
+    check_database(engine)
     if not migrate.is_up_to_date(engine):
         raise SchemaNotReady(
             "データベースが最新ではありません。`datahealth db upgrade` を実行してください。 / "
@@ -48,6 +51,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     app.state.datahealth = AppState(settings, make_session_factory(engine), templates, clock)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.middleware("http")(security_headers)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     for router in routes.ROUTERS:
         app.include_router(router)
     _install_error_handlers(app)
