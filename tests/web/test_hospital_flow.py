@@ -248,3 +248,16 @@ def test_security_headers(browser, world):
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "same-origin"
     assert "strict-transport-security" not in page.headers  # only behind HTTPS (secure_cookies)
+
+
+def test_a_retried_save_never_overwrites_a_newer_one(browser, world, session_factory):
+    browser.login("hosp-a")
+    browser.get(f"/surveys/{world.survey_id}/s/governance")
+    url = f"/surveys/{world.survey_id}/s/governance"
+    first = {"HX-Request": "true", "Idempotency-Key": "save-0001-aaaa"}
+    browser.post(url, {"_shown": ["q2_1"], "q2_1": "yes"}, headers=first)
+    browser.post(url, {"_shown": ["q2_1"], "q2_1": "no"}, headers={"HX-Request": "true",
+                                                                    "Idempotency-Key": "save-0002-bbbb"})
+    replay = browser.post(url, {"_shown": ["q2_1"], "q2_1": "yes"}, headers=first)  # the first one, late
+    assert replay.status_code == 200
+    assert _stored(session_factory, world.hospital_a).answers == {"q2_1": "no"}

@@ -78,6 +78,19 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("stage", sa.String(length=20), nullable=False, server_default="full"))
         batch_op.add_column(sa.Column("reauth_at", sa.DateTime(), nullable=True))
 
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("scope", sa.String(length=40), nullable=False),
+        sa.Column("owner", sa.String(length=120), nullable=False),
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("scope", "owner", "key", name="uq_idempotency_keys"),
+    )
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_idempotency_keys_created_at"), ["created_at"], unique=False)
+
     # The chain's head row, and triggers that refuse to change or remove audit events. The application's
     # database role should not own the tables (then it cannot drop the triggers or TRUNCATE either).
     op.execute(sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis)").bindparams(genesis="0" * 64))
@@ -99,6 +112,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("idempotency_keys")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from datahealth import idempotency
 from datahealth.auth.service import Principal
 from datahealth.errors import NotFound, UserError
 from datahealth.survey import service
@@ -120,7 +121,11 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
         response = service.own_response(db, principal, survey)
         shown = shown_names(form, defn, section)
         moment = state.clock()
-        problems = service.save_draft(db, principal, survey, response, form_values(form, defn), shown, moment)
+        key = idempotency.valid_key(request.headers.get("idempotency-key"))
+        if key is None or idempotency.claim(db, "survey.save", principal.actor, key, moment):
+            problems = service.save_draft(db, principal, survey, response, form_values(form, defn), shown, moment)
+        else:  # a retry of a save already applied: never let it overwrite what came after
+            problems = draft_problems(defn, service.stored_answers(response))
         audit_event(
             request,
             db,
