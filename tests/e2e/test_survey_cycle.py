@@ -27,7 +27,8 @@ def _is_save(response: object) -> bool:
 def settle(page: Page) -> None:
     """Wait until no autosave is in flight (HTMX marks the form while a request runs)."""
     page.wait_for_timeout(100)
-    page.wait_for_function("!document.querySelector('.htmx-request')")
+    # Locator polling, not wait_for_function: the page's CSP forbids eval, which that would need.
+    expect(page.locator(".htmx-request")).to_have_count(0)
 
 
 def choose(page: Page, name: str, value: str) -> None:

@@ -261,3 +261,8 @@ def test_a_retried_save_never_overwrites_a_newer_one(browser, world, session_fac
     replay = browser.post(url, {"_shown": ["q2_1"], "q2_1": "yes"}, headers=first)  # the first one, late
     assert replay.status_code == 200
     assert _stored(session_factory, world.hospital_a).answers == {"q2_1": "no"}
+
+
+def test_method_not_allowed_names_the_allowed_methods(browser, world):
+    response = browser.client.delete("/login")
+    assert response.status_code == 405 and "GET" in response.headers["allow"]

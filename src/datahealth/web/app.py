@@ -119,8 +119,11 @@ def _install_error_handlers(app: FastAPI) -> None:
                     }
                 },
                 status_code=error_status,
+                headers=exc.headers,
             )
-        return render(request, "error.html", status_code=error_status, error=error)
+        response = render(request, "error.html", status_code=error_status, error=error)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
