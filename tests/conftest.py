@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from datahealth import migrate
 from datahealth.config import Settings
 from datahealth.db import Base, make_engine, make_session_factory
+from factories import SECRET_KEY
 
 POSTGRES_URL = os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", "")
 
@@ -76,14 +78,15 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         shutil.copy(template, data_dir / "datahealth.sqlite3")
-        return Settings(data_dir=data_dir, environment="test")
+        return Settings(data_dir=data_dir, environment="test", secret_key=SecretStr(SECRET_KEY))
     url: str = request.getfixturevalue("postgres_database")
     engine = create_engine(_psycopg(url))
     tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :g)"), {"g": "0" * 64})
     engine.dispose()
-    return Settings(data_dir=data_dir, environment="test", database_url=url)
+    return Settings(data_dir=data_dir, environment="test", database_url=url, secret_key=SecretStr(SECRET_KEY))
 
 
 @pytest.fixture

@@ -5,17 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from datahealth.auth.passwords import hash_password
 from datahealth.auth.service import Principal
 from datahealth.auth.tables import Organisation, OrgKind, Role, User
+from datahealth.config import Settings
 from datahealth.survey.definitions import load_bundled
 from datahealth.survey.model import SurveyDefinition
 from datahealth.survey.service import create_survey, set_status, target_all_hospitals
 from datahealth.survey.tables import Survey, SurveyStatus
 
 PASSWORD = "correct horse battery staple"
+SECRET_KEY = "test-secret-key-not-for-production-0123456789"
+"""The settings' secret key in every test (tests/conftest.py), so factories can encrypt TOTP secrets."""
+KEY_SETTINGS = Settings(secret_key=SecretStr(SECRET_KEY))
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+"""Administrators and consortium operators made here are enrolled in two-factor login with this secret."""
 _HASH_CACHE: dict[str, str] = {}
 
 
@@ -43,8 +50,14 @@ def make_org(
 
 
 def make_user(
-    db: Session, org: Organisation, login_id: str, role: Role = Role.HOSPITAL, password: str = PASSWORD
+    db: Session,
+    org: Organisation,
+    login_id: str,
+    role: Role = Role.HOSPITAL,
+    password: str = PASSWORD,
+    two_factor: bool | None = None,
 ) -> User:
+    """A user; administrators and consortium operators come enrolled in two-factor login (TOTP_SECRET)."""
     user = User(
         login_id=login_id,
         display_name=f"{org.name} 担当者",
@@ -52,6 +65,8 @@ def make_user(
         organisation_id=org.id,
         password_hash=password_hash(password),
     )
+    if two_factor if two_factor is not None else role in (Role.ADMIN, Role.CONSORTIUM):
+        enrol(user)
     db.add(user)
     db.flush()
     return user
@@ -162,3 +177,11 @@ def response_id(db: Session, organisation_id: int) -> int:
     found = db.scalar(select(Response.id).where(Response.organisation_id == organisation_id))
     assert found is not None
     return found
+
+
+def enrol(user: User, secret: str = TOTP_SECRET) -> None:
+    """Turn on two-factor login for a user (encrypted with the test settings' key; see ``test_settings_key``)."""
+    from datahealth.auth import totp
+
+    user.totp_secret = totp.encrypt_secret(KEY_SETTINGS, secret)
+    user.totp_enabled_at = datetime(2025, 1, 1, tzinfo=UTC)

@@ -61,6 +61,7 @@ CONDITIONS = {
 @pytest.fixture
 def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("DATAHEALTH_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("DATAHEALTH_SECRET_KEY", settings.secret_key.get_secret_value())
     if settings.database_url:
         monkeypatch.setenv("DATAHEALTH_DATABASE_URL", settings.database_url)
     return settings

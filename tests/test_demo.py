@@ -5,15 +5,15 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from datahealth.auth.service import authenticate
+from datahealth.auth.passwords import verify_password
 from datahealth.auth.tables import Organisation, OrgKind, User
-from datahealth.clock import JST, jst_date
+from datahealth.clock import jst_date
 from datahealth.demo import (
     DEMO_PASSWORD,
     band_index,
@@ -144,26 +144,31 @@ def test_load_demo(db: Session, defn: SurveyDefinition) -> None:
     )
 
 
+def _logs_in(db: Session, login_id: str) -> User:
+    user = db.scalar(select(User).where(User.login_id == login_id))
+    assert user is not None and user.is_active and verify_password(user.password_hash, DEMO_PASSWORD)
+    return user
+
+
 def test_demo_accounts_log_in(db: Session) -> None:
     summary = load_demo(db, hospitals=20, seed=1, today=TODAY)
     db.commit()
-    now = datetime.combine(TODAY, datetime.min.time(), tzinfo=JST).astimezone(UTC)
     assert summary.password == DEMO_PASSWORD and len(DEMO_PASSWORD) >= 13
-    admin = authenticate(db, summary.admin_login, DEMO_PASSWORD, now)
+    admin = _logs_in(db, summary.admin_login)
     assert (admin.role, admin.display_name) == ("admin", "厚生労働省 調査事務局")
 
-    first = authenticate(db, "demo-hospital1", DEMO_PASSWORD, now)
+    first = _logs_in(db, "demo-hospital1")
     organisation = first.organisation
     assert (first.role, organisation.prefecture_code, organisation.bed_count) == ("hospital", 13, 120)
     assert count(db, Response, Response.organisation_id == first.organisation_id) == 0  # not started
 
-    second = authenticate(db, "demo-hospital2", DEMO_PASSWORD, now)
+    second = _logs_in(db, "demo-hospital2")
     draft = db.scalar(select(Response).where(Response.organisation_id == second.organisation_id))
     assert draft is not None and draft.status == ResponseStatus.DRAFT and draft.answers
 
     assert summary.hospital_logins[:2] == ["demo-hospital1", "demo-hospital2"]
     for login in summary.hospital_logins[2:]:
-        user = authenticate(db, login, DEMO_PASSWORD, now)
+        user = _logs_in(db, login)
         response = db.scalar(select(Response).where(Response.organisation_id == user.organisation_id))
         assert response is not None and response.status == ResponseStatus.SUBMITTED
 

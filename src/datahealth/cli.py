@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from datahealth import migrate
+from datahealth.audit import cli as audit_cli
 from datahealth.backup import cli as backup_cli
 from datahealth.clock import jst_date, system_clock
 from datahealth.config import Settings
@@ -34,6 +35,7 @@ app.add_typer(hospitals_app, name="hospitals")
 app.add_typer(exchange_cli.app, name="exchange")
 app.add_typer(report_cli.app, name="report")
 backup_cli.register(app)
+app.add_typer(audit_cli.app, name="audit")
 
 console = Console()
 errors = Console(stderr=True)
@@ -78,11 +80,12 @@ def db_upgrade(revision: str = "head") -> None:
 def _serve(settings: Settings) -> None:
     import uvicorn
 
+    from datahealth.startup_checks import UnsafeConfiguration
     from datahealth.web.app import SchemaNotReady, create_app
 
     try:
         web = create_app(settings)
-    except SchemaNotReady as exc:
+    except (SchemaNotReady, UnsafeConfiguration) as exc:
         errors.print(str(exc))
         raise typer.Exit(code=1) from None
     uvicorn.run(web, host=settings.host, port=settings.port, log_level="info", proxy_headers=True)
@@ -109,7 +112,7 @@ def demo(
     seed: int = 2024,
 ) -> None:
     """Create a demo database (FY2024 survey open today, synthetic hospitals) and serve it."""
-    from datahealth.demo import DEMO_PASSWORD, demo_logins, has_demo, load_demo
+    from datahealth.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_logins, enrol_demo_two_factor, has_demo, load_demo
     from datahealth.exchange.demo import exchange_demo_logins, load_exchange_demo
 
     settings = Settings()
@@ -137,6 +140,7 @@ def demo(
 
             load_demo(db, hospitals=hospitals, seed=seed, today=jst_date(system_clock()), progress=report)
             load_exchange_demo(db, today=jst_date(system_clock()), seed=seed, progress=report)
+            enrol_demo_two_factor(db, settings, system_clock())
     engine.dispose()
     table = Table(title="demo logins / デモ用ログイン", show_lines=False)
     table.add_column("role / 役割")
@@ -145,6 +149,11 @@ def demo(
         table.add_row(role, login)
     console.print(table)
     console.print(f"password / パスワード: [bold]{DEMO_PASSWORD}[/bold]")
+    console.print(
+        "two-factor login for admin and consortium accounts / 管理者・コンソーシアムの二要素認証: add this key to an "
+        f"authenticator app / 認証アプリに次のキーを登録: [bold]{DEMO_TOTP_SECRET}[/bold]\n"
+        f"  (or: python -c \"import pyotp; print(pyotp.TOTP('{DEMO_TOTP_SECRET}').now())\")"
+    )
     console.print(f"URL: [bold]{settings.public_url()}/[/bold]")
     if not no_serve:
         _serve(settings)

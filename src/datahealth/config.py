@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -31,7 +32,21 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     """Mark cookies Secure (and use the ``__Host-`` prefix). Turn on behind HTTPS."""
 
+    secret_key: SecretStr = SecretStr("")
+    """Encrypts TOTP secrets at rest. Required in production; in development and tests a random key is
+    kept in ``data_dir/secret_key`` (mode 0600) so that restarts keep working."""
+
     password_min_length: int = Field(default=13, ge=8)
+    """Guideline 6.0 Q&A: 13 or more random characters need no forced rotation."""
+    password_short_min_length: int = Field(default=8, ge=8)
+    """The guideline's alternative: 8+ characters mixing letters, digits and symbols, allowed only to
+    accounts with two-factor login (set ``password_allow_short_with_2fa`` to false to forbid it)."""
+    password_allow_short_with_2fa: bool = True
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=30, ge=1)
+    login_throttle_minutes: int = Field(default=15, ge=1)
+    reauth_minutes: int = Field(default=10, ge=1)
+    """Exports and account changes need a password (and second factor) entered this recently."""
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     timezone: str = "Asia/Tokyo"
 
@@ -46,6 +61,20 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'datahealth.sqlite3').as_posix()}"
+
+    def effective_secret_key(self) -> bytes:
+        """The configured key, or (outside production) one generated once and kept in the data directory."""
+        configured = self.secret_key.get_secret_value()
+        if configured:
+            return configured.encode()
+        if self.environment == "production":
+            raise ValueError("DATAHEALTH_SECRET_KEY is required in production")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
 
     def public_url(self) -> str:
         if self.base_url:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from datahealth.auth.passwords import hash_password
 from datahealth.auth.tables import Organisation, OrgKind, Role, User
 from datahealth.clock import JST
+from datahealth.config import Settings
 from datahealth.errors import Conflict
 from datahealth.institutions import BED_BANDS, PREFECTURES, bed_band
 from datahealth.survey.answers import prune
@@ -37,6 +38,10 @@ from datahealth.survey.model import Answers, Question, QuestionType, SurveyDefin
 from datahealth.survey.service import create_survey, set_status, target_all_hospitals
 from datahealth.survey.tables import Response, ResponseEvent, ResponseStatus, Survey, SurveyStatus
 
+DEMO_TOTP_SECRET = "DEMOTOTPDEMOTOTPDEMOTOTPDEMOTOTP"  # noqa: S105 - documented, synthetic demo accounts only
+"""Administrators and consortium operators must log in with two factors; the demo's accounts of those
+roles share this published TOTP secret so that a person trying the demo can add it to an authenticator
+app (``datahealth demo`` prints it). Never used outside the demo database."""
 DEMO_PASSWORD = "demo-password-2025"  # noqa: S105 - the documented password of the synthetic demo accounts
 ADMIN_LOGIN = "admin"
 SURVEY_ID = "cyber-fy2024"
@@ -843,3 +848,16 @@ def _load_responses(
         done += len(batch)
         report("responses", done, len(rows))
     return submitted_logins, drafts
+
+
+def enrol_demo_two_factor(db: Session, settings: Settings, now: datetime) -> list[str]:
+    """Enrol the demo accounts whose role requires two factors with the published demo secret."""
+    from datahealth.auth import totp
+    from datahealth.auth.service import TWO_FACTOR_REQUIRED
+
+    users = db.scalars(
+        select(User).where(User.role.in_([role.value for role in TWO_FACTOR_REQUIRED]), User.totp_enabled_at.is_(None))
+    ).all()
+    for user in users:
+        totp.enrol(settings, user, DEMO_TOTP_SECRET, now)
+    return [user.login_id for user in users]

@@ -12,6 +12,7 @@
      │    └── UnsupportedMediaType (415)  an upload in a format that is not accepted
      ├── NotAuthenticated (401)
      ├── Forbidden (403)              CSRF failure and similar
+     ├── TooManyRequests (429)        login throttling
      └── NotFound (404)               also what another tenant's object looks like
 
 Every user-facing message has a stable code (``DH-S101``) and a template in Japanese and English
@@ -201,6 +202,44 @@ CATALOGUE: dict[str, Message] = {
     "DH-A107": Message(
         "確認用パスワードが一致しません。",
         "The two passwords do not match.",
+    ),
+    "DH-A108": Message(
+        "このパスワードはよく使われており推測されやすいため使えません。別のパスワードにしてください。",
+        "This password is commonly used and easy to guess. Choose another one.",
+    ),
+    "DH-A109": Message(
+        "{minimum} 文字以上 {long} 文字未満のパスワードは、二要素認証を有効にしたうえで"
+        "英字・数字・記号をすべて含む場合のみ使えます。",
+        "A password of {minimum} to {long} characters is allowed only with two-factor login on and letters, "
+        "digits and symbols all present.",
+    ),
+    "DH-A110": Message(
+        "パスワードにログインIDを含めないでください。",
+        "The password must not contain the login ID.",
+    ),
+    "DH-A111": Message(
+        "ログインの失敗が続いたため、しばらくログインできません。{minutes} 分ほど待ってから再度お試しください。",
+        "Too many failed logins. Please wait about {minutes} minutes and try again.",
+    ),
+    "DH-A112": Message(
+        "確認コードが正しくないか、すでに使われています。認証アプリの最新のコードを入力してください。",
+        "The verification code is wrong or was already used. Enter the latest code from your authenticator app.",
+    ),
+    "DH-A113": Message(
+        "この役割のアカウントは二要素認証の設定が必要です。設定を完了してください。",
+        "Accounts with this role must use two-factor login. Please finish setting it up.",
+    ),
+    "DH-A114": Message(
+        "この操作の前に、パスワードをもう一度入力してください。",
+        "Please enter your password again before this action.",
+    ),
+    "DH-A115": Message(
+        "現在のパスワードが正しくありません。",
+        "The current password is incorrect.",
+    ),
+    "DH-A116": Message(
+        "この役割のアカウントでは二要素認証を無効にできません。",
+        "Two-factor login cannot be turned off for accounts with this role.",
     ),
     # --- exchange: reading and checking records (X1xx); {locator} is "line 12" or a JSON pointer ---
     "DH-X101": Message(
@@ -627,6 +666,11 @@ class NotAuthenticated(DatahealthError):
 class Forbidden(DatahealthError):
     status = 403
     default_code = "DH-A103"
+
+
+class TooManyRequests(DatahealthError):
+    status = 429
+    default_code = "DH-A111"
 
 
 class NotFound(DatahealthError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -20,6 +21,9 @@ from datahealth.errors import ImportFailed, UserError
 HEADER_JA = "医療機関コード,医療機関名,都道府県,病床数,開設者区分,メールアドレス"
 HEADER_EN = "institution_code,name,prefecture,bed_count,founder_type,email"
 ROW_TOKYO = "1311234567,テスト中央病院,東京都,120,医療法人,info@example.jp"
+
+
+NOW = datetime(2025, 2, 1, 3, tzinfo=UTC)
 
 
 def csv_file(*lines: str, bom: bool = True) -> bytes:
@@ -94,11 +98,11 @@ def test_activation_code_activates_the_account(db: Session, settings: Settings) 
     account = result.accounts[0]
     password = "a-long-enough-password"
     typed = account.activation_code.lower()  # forgiving of case as typed
-    user = activate_account(db, account.login_id, typed, password, password, settings)
+    user = activate_account(db, account.login_id, typed, password, password, settings, NOW)
     assert verify_password(user.password_hash, password)
     assert user.activation_code_hash is None
     with pytest.raises(UserError) as caught:  # one-time: the same code does not work twice
-        activate_account(db, account.login_id, account.activation_code, password, password, settings)
+        activate_account(db, account.login_id, account.activation_code, password, password, settings, NOW)
     assert caught.value.code == "DH-A106"
 
 

@@ -37,6 +37,7 @@ def _free_port() -> int:
 
 class LiveServer:
     def __init__(self, settings: Settings, moment: datetime) -> None:
+        self.moment = moment
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         app = create_app(settings, clock=lambda: moment)

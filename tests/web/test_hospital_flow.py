@@ -230,3 +230,39 @@ def test_logout_ends_the_session(browser, world):
     browser.get("/")
     browser.post("/logout")
     assert browser.get("/", follow_redirects=False).status_code == 303
+
+
+def test_oversized_bodies_are_refused_with_413(browser, world, settings):
+    browser.login("hosp-a")
+    limit = settings.max_upload_bytes
+    response = browser.client.post(f"/surveys/{world.survey_id}/s/governance",
+                                   content=b"q1_1=" + b"x" * (limit + 1),
+                                   headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "DH-X302"
+
+
+def test_security_headers(browser, world):
+    page = browser.get("/login")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "same-origin"
+    assert "strict-transport-security" not in page.headers  # only behind HTTPS (secure_cookies)
+
+
+def test_a_retried_save_never_overwrites_a_newer_one(browser, world, session_factory):
+    browser.login("hosp-a")
+    browser.get(f"/surveys/{world.survey_id}/s/governance")
+    url = f"/surveys/{world.survey_id}/s/governance"
+    first = {"HX-Request": "true", "Idempotency-Key": "save-0001-aaaa"}
+    browser.post(url, {"_shown": ["q2_1"], "q2_1": "yes"}, headers=first)
+    browser.post(url, {"_shown": ["q2_1"], "q2_1": "no"}, headers={"HX-Request": "true",
+                                                                    "Idempotency-Key": "save-0002-bbbb"})
+    replay = browser.post(url, {"_shown": ["q2_1"], "q2_1": "yes"}, headers=first)  # the first one, late
+    assert replay.status_code == 200
+    assert _stored(session_factory, world.hospital_a).answers == {"q2_1": "no"}
+
+
+def test_method_not_allowed_names_the_allowed_methods(browser, world):
+    response = browser.client.delete("/login")
+    assert response.status_code == 405 and "GET" in response.headers["allow"]

@@ -8,8 +8,6 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from datahealth.errors import Problem, UserError
-
 _HASHER = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 
 
@@ -26,17 +24,6 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
         return _HASHER.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def check_new_password(password: str, confirmation: str, minimum: int) -> None:
-    """Raise a catalogued error unless the new password is acceptable."""
-    problems: list[Problem] = []
-    if len(password) < minimum:
-        problems.append(Problem("DH-A105", {"minimum": minimum}, field="password"))
-    if password != confirmation:
-        problems.append(Problem("DH-A107", field="password_confirmation"))
-    if problems:
-        raise UserError(*problems)
 
 
 def new_token(nbytes: int = 32) -> str:

@@ -1,25 +1,32 @@
-"""Log in, log out, activate an account; server-side sessions."""
+"""Log in (password, then the second factor), log out, activate, re-authenticate; server-side sessions.
+
+A session starts at the password step with a fresh id (no fixation) and is promoted in place once the
+second factor is given: ``second_factor`` (TOTP or recovery code needed) or ``enroll`` (this role must
+set up TOTP first) sessions can reach only the two-factor pages. Every login attempt, success or not,
+is audited in the same transaction as its effect.
+"""
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from datahealth.auth.passwords import (
-    activation_digest,
-    check_new_password,
-    hash_password,
-    new_token,
-    token_digest,
-    verify_password,
-)
-from datahealth.auth.tables import Role, User, WebSession
+from datahealth.audit import log as audit
+from datahealth.auth import throttle, totp
+from datahealth.auth.passwords import activation_digest, hash_password, new_token, token_digest, verify_password
+from datahealth.auth.policy import check_new_password
+from datahealth.auth.tables import Role, SessionStage, User, WebSession
 from datahealth.config import Settings
 from datahealth.errors import UserError
+
+TWO_FACTOR_REQUIRED = frozenset({Role.ADMIN, Role.CONSORTIUM})
+"""Roles that must log in with two factors (administrators and consortium operators)."""
 
 
 @dataclass(frozen=True)
@@ -34,22 +41,96 @@ class Principal:
     organisation_name: str
     csrf_token: str
     locale: str
+    stage: SessionStage = SessionStage.FULL
+    reauth_at: datetime | None = None
+    two_factor: bool = False
 
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
 
+    @property
+    def actor(self) -> str:
+        return f"user:{self.login_id}"
 
-def authenticate(db: Session, login_id: str, password: str, now: datetime) -> User:
-    user = db.scalar(select(User).where(User.login_id == login_id.strip()))
+    def reauthenticated_since(self, moment: datetime) -> bool:
+        return self.reauth_at is not None and self.reauth_at >= moment
+
+
+class LoginOutcome(StrEnum):
+    OK = "ok"
+    BAD_CREDENTIALS = "bad_credentials"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    outcome: LoginOutcome
+    token: str = ""
+    stage: SessionStage = SessionStage.FULL
+    lock_minutes: int = 0
+
+
+def attempt_login(
+    db: Session, settings: Settings, login_id: str, password: str, address: str, now: datetime
+) -> LoginResult:
+    """Check the password under the throttle; on success start a session at the right stage."""
+    login_id = login_id.strip()
+    lock_minutes = throttle.locked_minutes(db, login_id, address, now)
+    if lock_minutes:
+        audit.record(
+            db,
+            actor=f"user:{login_id}",
+            action="auth.login",
+            outcome="denied",
+            address=address,
+            now=now,
+            detail={"reason": "throttled"},
+        )
+        return LoginResult(LoginOutcome.LOCKED, lock_minutes=lock_minutes)
+    user = db.scalar(select(User).where(User.login_id == login_id))
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
-        raise UserError.of("DH-A101")
-    user.last_login_at = now
-    return user
+        throttle.record_failure(db, settings, login_id, address, now)
+        audit.record(
+            db,
+            actor=f"user:{login_id}",
+            action="auth.login",
+            outcome="failure",
+            address=address,
+            now=now,
+            detail={"reason": "bad_credentials"},
+        )
+        return LoginResult(LoginOutcome.BAD_CREDENTIALS)
+    throttle.record_success(db, login_id, address)
+    stage = _stage_after_password(user)
+    token = start_session(db, user, settings, now, stage)
+    if stage == SessionStage.FULL:
+        user.last_login_at = now
+    audit.record(
+        db,
+        actor=f"user:{login_id}",
+        role=user.role,
+        organisation_id=user.organisation_id,
+        action="auth.login" if stage == SessionStage.FULL else "auth.password",
+        address=address,
+        now=now,
+        detail={"stage": stage.value},
+    )
+    return LoginResult(LoginOutcome.OK, token, stage)
 
 
-def start_session(db: Session, user: User, settings: Settings, now: datetime) -> str:
+def _stage_after_password(user: User) -> SessionStage:
+    if user.two_factor_enabled:
+        return SessionStage.SECOND_FACTOR
+    if Role(user.role) in TWO_FACTOR_REQUIRED:
+        return SessionStage.ENROLL
+    return SessionStage.FULL
+
+
+def start_session(
+    db: Session, user: User, settings: Settings, now: datetime, stage: SessionStage = SessionStage.FULL
+) -> str:
     """Create a new session (a fresh id at every login) and return the cookie token."""
     token = new_token()
     db.add(
@@ -60,13 +141,35 @@ def start_session(db: Session, user: User, settings: Settings, now: datetime) ->
             created_at=now,
             last_seen_at=now,
             expires_at=now + timedelta(hours=settings.session_absolute_hours),
+            stage=stage,
+            reauth_at=now,
         )
     )
     return token
 
 
 def resume_session(db: Session, token: str, settings: Settings, now: datetime) -> Principal | None:
-    """The principal of a live session, refreshing its idle timer; ``None`` if absent or expired."""
+    """The principal of a live session (any stage), refreshing its idle timer; ``None`` if absent or expired."""
+    web_session = _live_session(db, token, settings, now)
+    if web_session is None:
+        return None
+    user = web_session.user
+    return Principal(
+        user_id=user.id,
+        login_id=user.login_id,
+        display_name=user.display_name,
+        role=Role(user.role),
+        organisation_id=user.organisation_id,
+        organisation_name=user.organisation.name,
+        csrf_token=web_session.csrf_token,
+        locale=user.locale,
+        stage=SessionStage(web_session.stage),
+        reauth_at=web_session.reauth_at,
+        two_factor=user.two_factor_enabled,
+    )
+
+
+def _live_session(db: Session, token: str, settings: Settings, now: datetime) -> WebSession | None:
     if not token:
         return None
     web_session = db.get(WebSession, token_digest(token))
@@ -79,17 +182,22 @@ def resume_session(db: Session, token: str, settings: Settings, now: datetime) -
     # Writing on every request would serialise readers on SQLite; a minute's resolution is enough.
     if now - web_session.last_seen_at > timedelta(minutes=1):
         web_session.last_seen_at = now
-    user = web_session.user
-    return Principal(
-        user_id=user.id,
-        login_id=user.login_id,
-        display_name=user.display_name,
-        role=Role(user.role),
-        organisation_id=user.organisation_id,
-        organisation_name=user.organisation.name,
-        csrf_token=web_session.csrf_token,
-        locale=user.locale,
-    )
+    return web_session
+
+
+def promote_session(db: Session, token: str, settings: Settings, now: datetime) -> None:
+    """The second factor was given: the session becomes a full login."""
+    web_session = _live_session(db, token, settings, now)
+    if web_session is not None:
+        web_session.stage = SessionStage.FULL
+        web_session.reauth_at = now
+        web_session.user.last_login_at = now
+
+
+def mark_reauthenticated(db: Session, token: str, settings: Settings, now: datetime) -> None:
+    web_session = _live_session(db, token, settings, now)
+    if web_session is not None:
+        web_session.reauth_at = now
 
 
 def end_session(db: Session, token: str) -> None:
@@ -97,14 +205,51 @@ def end_session(db: Session, token: str) -> None:
         db.execute(delete(WebSession).where(WebSession.id == token_digest(token)))
 
 
+def end_other_sessions(db: Session, user_id: int, keep_token: str) -> None:
+    """After a password change every other session of the account ends."""
+    db.execute(delete(WebSession).where(WebSession.user_id == user_id, WebSession.id != token_digest(keep_token)))
+
+
+def second_factor(db: Session, settings: Settings, user: User, code: str, now: datetime) -> str | None:
+    """Check a TOTP code or a recovery code; returns which one worked (``totp``/``recovery``) or ``None``."""
+    if totp.verify(settings, user, code, now):
+        return "totp"
+    if totp.use_recovery_code(db, user, code, now):
+        return "recovery"
+    return None
+
+
+def verify_current_password(user: User, password: str) -> bool:
+    return verify_password(user.password_hash, password)
+
+
+def change_password(
+    db: Session, settings: Settings, user: User, current: str, new: str, confirmation: str, now: datetime
+) -> None:
+    if not verify_password(user.password_hash, current):
+        raise UserError.of("DH-A115")
+    check_new_password(new, confirmation, settings, login_id=user.login_id, two_factor=user.two_factor_enabled)
+    user.password_hash = hash_password(new)
+    user.password_changed_at = now
+
+
 def activate_account(
-    db: Session, login_id: str, code: str, password: str, confirmation: str, settings: Settings
+    db: Session, login_id: str, code: str, password: str, confirmation: str, settings: Settings, now: datetime
 ) -> User:
     """Set the first password of an imported account with its one-time activation code."""
     user = db.scalar(select(User).where(User.login_id == login_id.strip()))
-    if user is None or not user.activation_code_hash or user.activation_code_hash != activation_digest(code):
+    expected = user.activation_code_hash if user is not None else None
+    if user is None or not expected or not hmac.compare_digest(expected, activation_digest(code)):
         raise UserError.of("DH-A106")
-    check_new_password(password, confirmation, settings.password_min_length)
+    check_new_password(password, confirmation, settings, login_id=user.login_id)
     user.password_hash = hash_password(password)
+    user.password_changed_at = now
     user.activation_code_hash = None
+    return user
+
+
+def user_of(db: Session, principal: Principal) -> User:
+    user = db.get(User, principal.user_id)
+    if user is None:
+        raise UserError.of("DH-A102")
     return user

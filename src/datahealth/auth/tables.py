@@ -63,8 +63,27 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(5), default="ja")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    """The TOTP secret, encrypted with the settings' secret key (Fernet); empty until enrolled."""
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    """The last accepted TOTP time step: a code of that step or earlier is a replay and is refused."""
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+
+class SessionStage(StrEnum):
+    FULL = "full"
+    """Logged in."""
+    SECOND_FACTOR = "second_factor"
+    """Password accepted; the TOTP or a recovery code is still needed."""
+    ENROLL = "enroll"
+    """Password accepted; this role must set up two-factor login before doing anything else."""
 
 
 class WebSession(Base):
@@ -78,5 +97,32 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stage: Mapped[str] = mapped_column(String(20), default=SessionStage.FULL)
+    reauth_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When the person last re-entered their credentials (exports and account changes need it recent)."""
 
     user: Mapped[User] = relationship()
+
+
+class RecoveryCode(Base):
+    """A one-time recovery code for two-factor login; only its SHA-256 is kept."""
+
+    __tablename__ = "auth_recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed logins counted per account and per client address within a window."""
+
+    __tablename__ = "auth_login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """``account:<login id>`` or ``address:<ip>``."""
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,11 +16,12 @@ from datahealth import __version__, migrate
 from datahealth.clock import Clock, format_jst, system_clock
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory
-from datahealth.errors import DatahealthError, NotAuthenticated, NotFound, Problem, UserError
+from datahealth.errors import DatahealthError, Forbidden, NotAuthenticated, NotFound, Problem, UserError
 from datahealth.institutions import bed_band, founder_type_label, prefecture_name
+from datahealth.startup_checks import check_database, check_settings
 from datahealth.web import routes
-from datahealth.web.context import AppState, render
-from datahealth.web.security import security_headers
+from datahealth.web.context import AppState, StageRedirect, app_state, audit_event, current_principal, render
+from datahealth.web.security import BodySizeLimit, security_headers
 
 WEB_DIR = Path(__file__).parent
 
@@ -29,7 +31,9 @@ class SchemaNotReady(RuntimeError):
 
 
 def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
+    check_settings(settings)
     engine = make_engine(settings)
+    check_database(engine)
     if not migrate.is_up_to_date(engine):
         raise SchemaNotReady(
             "データベースが最新ではありません。`datahealth db upgrade` を実行してください。 / "
@@ -47,6 +51,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     app.state.datahealth = AppState(settings, make_session_factory(engine), templates, clock)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.middleware("http")(security_headers)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     for router in routes.ROUTERS:
         app.include_router(router)
     _install_error_handlers(app)
@@ -57,9 +62,39 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+def _redirect(request: Request, location: str) -> Response:
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": location})
+    return RedirectResponse(location, status_code=303)
+
+
+def _audit_denial(request: Request, exc: DatahealthError) -> None:
+    """Record refused access by a logged-in person (another tenant's object, a page of another role)."""
+    principal = current_principal(request)
+    if principal is None:
+        return
+    with app_state(request).db() as db:
+        audit_event(
+            request,
+            db,
+            "access.denied",
+            principal=principal,
+            outcome="denied",
+            object_type="path",
+            object_id=request.url.path[:100],
+            detail={"status": exc.status},
+        )
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StageRedirect)
+    async def stage_redirect(request: Request, exc: StageRedirect) -> Response:
+        return _redirect(request, exc.location)
+
     @app.exception_handler(DatahealthError)
     async def datahealth_error(request: Request, exc: DatahealthError) -> Response:
+        if isinstance(exc, NotFound | Forbidden):
+            _audit_denial(request, exc)
         if _wants_json(request):
             return JSONResponse(
                 {"error": {"status": exc.status, "code": exc.code, "problems": [p.as_dict() for p in exc.problems]}},
@@ -67,10 +102,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             )
         if isinstance(exc, NotAuthenticated):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            if request.headers.get("hx-request"):
-                response: Response = Response(status_code=401, headers={"HX-Redirect": "/login"})
-                return response
-            return RedirectResponse(f"/login?next={target}", status_code=303)
+            return _redirect(request, f"/login?next={quote(target, safe='/')}")
         return render(request, "error.html", status_code=exc.status, error=exc)
 
     @app.exception_handler(StarletteHTTPException)
@@ -87,8 +119,11 @@ def _install_error_handlers(app: FastAPI) -> None:
                     }
                 },
                 status_code=error_status,
+                headers=exc.headers,
             )
-        return render(request, "error.html", status_code=error_status, error=error)
+        response = render(request, "error.html", status_code=error_status, error=error)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
+from datahealth.audit import log as audit
+from datahealth.audit.log import Outcome
 from datahealth.auth.service import Principal, resume_session
+from datahealth.auth.tables import SessionStage
 from datahealth.clock import Clock
 from datahealth.config import Settings
 from datahealth.db import transaction
@@ -72,11 +76,80 @@ def current_principal(request: Request) -> Principal | None:
     return principal
 
 
+class StageRedirect(Exception):  # noqa: N818  (a control-flow signal, not an error)
+    """The session exists but is not a full login yet: send the person to the step that is missing."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+STAGE_PAGES = {SessionStage.SECOND_FACTOR: "/login/2fa", SessionStage.ENROLL: "/account/2fa/setup"}
+
+
 def require_principal(request: Request) -> Principal:
+    """A fully logged-in principal (password and, where set up or required, the second factor)."""
     principal = current_principal(request)
     if principal is None:
         raise NotAuthenticated()
+    if principal.stage != SessionStage.FULL:
+        raise StageRedirect(STAGE_PAGES[principal.stage])
     return principal
+
+
+def require_pending(request: Request, *stages: SessionStage) -> Principal:
+    """A principal whose session is at one of ``stages`` (the two-factor pages)."""
+    principal = current_principal(request)
+    if principal is None:
+        raise NotAuthenticated()
+    if principal.stage not in stages:
+        raise StageRedirect("/")
+    return principal
+
+
+def require_recent_auth(request: Request, principal: Principal) -> None:
+    """Exports and account changes need the password entered again within ``reauth_minutes``."""
+    state = app_state(request)
+    since = state.clock() - timedelta(minutes=state.settings.reauth_minutes)
+    if not principal.reauthenticated_since(since):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise StageRedirect(f"/reauth?next={quote(target, safe='/')}")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def session_token(request: Request) -> str:
+    return request.cookies.get(session_cookie_name(app_state(request).settings), "")
+
+
+def audit_event(
+    request: Request,
+    db: Session,
+    action: str,
+    *,
+    principal: Principal | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    outcome: Outcome = "success",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record what the person did, in the transaction that does it."""
+    who = principal or current_principal(request)
+    audit.record(
+        db,
+        actor=who.actor if who else "anonymous",
+        role=who.role.value if who else "",
+        organisation_id=who.organisation_id if who else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        outcome=outcome,
+        address=client_address(request),
+        detail=detail,
+        now=app_state(request).clock(),
+    )
 
 
 def require_admin(request: Request) -> Principal:

@@ -439,6 +439,67 @@ STRINGS: dict[str, tuple[str, str]] = {
         "各項目の基準とガイドライン・チェックリストの根拠は付録にまとめています。",
         "The criterion and the guideline and checklist references of every item are in the appendix.",
     ),
+    # accounts and two-factor login
+    "account": ("アカウント", "Account"),
+    "organisation": ("所属", "Organisation"),
+    "last_login": ("前回のログイン", "Last login"),
+    "password_changed_at": ("パスワード変更日時", "Password changed"),
+    "change_password": ("パスワードを変更", "Change password"),
+    "current_password": ("現在のパスワード", "Current password"),
+    "new_password": ("新しいパスワード", "New password"),
+    "password_changed": (
+        "パスワードを変更しました。他の端末のログインは終了しました。",
+        "Your password was changed; your other sessions were ended.",
+    ),
+    "two_factor": ("二要素認証", "Two-factor login"),
+    "two_factor_on_since": ("{date} から有効です。", "On since {date}."),
+    "two_factor_off": ("二要素認証を無効にしました。", "Two-factor login is off."),
+    "two_factor_offer": (
+        "パスワードに加えて認証アプリの確認コードでログインすると、アカウントを安全に保てます。",
+        "Log in with a code from an authenticator app as well as your password to keep the account safe.",
+    ),
+    "two_factor_enable": ("二要素認証を設定する", "Set up two-factor login"),
+    "two_factor_disable": ("二要素認証を無効にする", "Turn off two-factor login"),
+    "two_factor_setup": ("二要素認証の設定", "Set up two-factor login"),
+    "two_factor_required_note": (
+        "この役割のアカウントは二要素認証が必須です。設定が終わるまで他の画面は使えません。",
+        "Accounts with this role must use two-factor login; other pages open once it is set up.",
+    ),
+    "two_factor_step1": (
+        "スマートフォン等の認証アプリ（TOTP 対応）で次の QR コードを読み取ってください。",
+        "Scan this QR code with an authenticator app (TOTP) on your phone.",
+    ),
+    "two_factor_step2": (
+        "アプリに表示された 6 桁のコードを入力してください。",
+        "Enter the 6-digit code the app shows.",
+    ),
+    "two_factor_qr_label": ("認証アプリ登録用の QR コード", "QR code for the authenticator app"),
+    "two_factor_manual": ("読み取れない場合は次のキーを手入力してください：", "If you cannot scan it, type this key:"),
+    "two_factor_confirm": ("確認して有効にする", "Verify and turn on"),
+    "recovery_codes": ("リカバリーコード", "Recovery codes"),
+    "recovery_codes_once": (
+        "認証アプリを使えないときのためのコードです。この画面でのみ表示されます。印刷するなどして安全に保管してください。"
+        "各コードは 1 回だけ使えます。",
+        "Use these when your authenticator app is not at hand. They are shown only now: print or store them "
+        "safely. Each works once.",
+    ),
+    "recovery_codes_left": ("未使用のリカバリーコード：{n} 個", "Unused recovery codes: {n}"),
+    "renew_recovery_codes": ("リカバリーコードを再発行", "Issue new recovery codes"),
+    "second_factor_title": ("確認コードの入力", "Enter your verification code"),
+    "second_factor_intro": (
+        "認証アプリに表示されている 6 桁のコード、またはリカバリーコードを入力してください。",
+        "Enter the 6-digit code from your authenticator app, or a recovery code.",
+    ),
+    "verification_code": ("確認コード", "Verification code"),
+    "verification_code_hint": ("6 桁の数字（またはリカバリーコード）", "6 digits (or a recovery code)"),
+    "verify": ("確認", "Verify"),
+    "reauth_title": ("本人確認", "Confirm it is you"),
+    "reauth_intro": (
+        "データの出力やアカウントの変更の前に、もう一度パスワードを入力してください。",
+        "Before exporting data or changing the account, please enter your password again.",
+    ),
+    "continue": ("続ける", "Continue"),
+    "audit_log": ("監査ログ", "Audit log"),
 }
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datahealth.config import Settings
 from datahealth.errors import Forbidden, Problem
@@ -92,3 +94,66 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+class BodySizeLimit:
+    """Refuse request bodies over the limit with 413 before they are read into memory (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except BaseException as exc:  # Starlette's task groups may wrap the signal in an ExceptionGroup
+            if not _is_too_large(exc):
+                raise
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = Problem("DH-X302", {"maximum": f"{self.max_bytes // (1024 * 1024)} MB"})
+        body = json.dumps(
+            {"error": {"status": 413, "code": problem.code, "problems": [problem.as_dict()]}}, ensure_ascii=False
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _is_too_large(exc: BaseException) -> bool:
+    if isinstance(exc, _TooLarge):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_is_too_large(inner) for inner in exc.exceptions)
+    return False

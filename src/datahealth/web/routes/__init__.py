@@ -2,10 +2,22 @@
 
 from fastapi import APIRouter
 
-from datahealth.web.routes import admin, auth, exchange_api, exchange_web, fhir_api, hospital, reports
+from datahealth.web.routes import (
+    account,
+    admin,
+    audit,
+    auth,
+    exchange_api,
+    exchange_web,
+    fhir_api,
+    hospital,
+    reports,
+)
 
 ROUTERS: list[APIRouter] = [
     auth.router,
+    account.router,
+    audit.router,
     hospital.router,
     admin.router,
     exchange_api.router,

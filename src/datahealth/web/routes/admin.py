@@ -16,7 +16,15 @@ from datahealth.survey import export, io, progress, service, xlsform
 from datahealth.survey.definitions import bundled_ids, load_bundled
 from datahealth.survey.model import SurveyDefinition
 from datahealth.survey.tables import Survey, SurveyStatus
-from datahealth.web.context import app_state, redirect, render, require_admin, verify_csrf
+from datahealth.web.context import (
+    app_state,
+    audit_event,
+    redirect,
+    render,
+    require_admin,
+    require_recent_auth,
+    verify_csrf,
+)
 from datahealth.web.review import render_review
 
 router = APIRouter(prefix="/admin")
@@ -89,6 +97,15 @@ async def new_survey(request: Request) -> Response:
             survey = service.create_survey(db, defn)
             service.target_all_hospitals(db, survey)
             survey_id = survey.id
+            audit_event(
+                request,
+                db,
+                "survey.create",
+                principal=principal,
+                object_type="survey",
+                object_id=survey_id,
+                detail={"survey_key": defn.id, "version": defn.version},
+            )
     except UserError as error:
         return render(request, "admin/new_survey.html", status_code=error.status, bundled=bundled_ids(), error=error)
     return redirect(f"/admin/surveys/{survey_id}?created=1")
@@ -123,6 +140,15 @@ async def update_period(request: Request, survey_id: int) -> Response:
         closes = _date_field(str(form.get("closes_on", "")), "closes_on")
         with app_state(request).db() as db:
             service.set_period(service.get_survey(db, survey_id), opens, closes)
+            audit_event(
+                request,
+                db,
+                "survey.period",
+                principal=principal,
+                object_type="survey",
+                object_id=survey_id,
+                detail={"opens": opens.isoformat(), "closes": closes.isoformat()},
+            )
     except UserError as error:
         with app_state(request).db() as db:
             survey = service.get_survey(db, survey_id)
@@ -159,6 +185,15 @@ async def update_status(request: Request, survey_id: int) -> Response:
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         service.set_status(db, survey, status)
+        audit_event(
+            request,
+            db,
+            "survey.status",
+            principal=principal,
+            object_type="survey",
+            object_id=survey_id,
+            detail={"status": status.value},
+        )
     return redirect(f"/admin/surveys/{survey_id}?updated=status")
 
 
@@ -238,6 +273,9 @@ def response_detail(request: Request, response_id: int, reopened: str | None = N
     with app_state(request).db() as db:
         response = service.visible_response(db, principal, response_id)
         survey = service.get_survey(db, response.survey_id)
+        audit_event(
+            request, db, "survey.response.view", principal=principal, object_type="response", object_id=response_id
+        )
         return render_review(request, survey, response, admin_view=True, reopened=reopened is not None)
 
 
@@ -250,32 +288,54 @@ async def reopen(request: Request, response_id: int) -> Response:
     with state.db() as db:
         response = service.visible_response(db, principal, response_id)
         service.reopen(db, principal, response, state.clock(), note=str(form.get("note", ""))[:500])
+        audit_event(
+            request, db, "survey.response.reopen", principal=principal, object_type="response", object_id=response_id
+        )
     return redirect(f"/admin/responses/{response_id}?reopened=1")
 
 
 @router.get("/surveys/{survey_id}/export.{fmt}")
 def export_responses(request: Request, survey_id: int, fmt: str) -> Response:
-    require_admin(request)
+    principal = require_admin(request)
+    if fmt not in ("csv", "xlsx"):
+        raise NotFound()
+    require_recent_auth(request, principal)
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         stem = f"{survey.survey_key}-{survey.version}-responses"
+        audit_event(
+            request,
+            db,
+            "survey.export",
+            principal=principal,
+            object_type="survey",
+            object_id=survey_id,
+            detail={"format": fmt},
+        )
         if fmt == "csv":
             return _attachment(export.export_csv(db, survey_id), f"{stem}.csv", "text/csv; charset=utf-8")
-        if fmt == "xlsx":
-            return _attachment(
-                export.export_xlsx(db, survey_id),
-                f"{stem}.xlsx",
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            )
-    raise NotFound()
+        return _attachment(
+            export.export_xlsx(db, survey_id),
+            f"{stem}.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
 
 
 @router.get("/surveys/{survey_id}/definition.{fmt}")
 def export_definition(request: Request, survey_id: int, fmt: str) -> Response:
-    require_admin(request)
+    principal = require_admin(request)
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         defn = service.definition_of(survey)
+        audit_event(
+            request,
+            db,
+            "survey.definition.export",
+            principal=principal,
+            object_type="survey",
+            object_id=survey_id,
+            detail={"format": fmt},
+        )
     stem = f"{defn.id}-{defn.version}"
     if fmt == "json":
         return _attachment(io.dump_json(defn).encode(), f"{stem}.json", "application/json")
@@ -292,7 +352,8 @@ def export_definition(request: Request, survey_id: int, fmt: str) -> Response:
 
 @router.get("/hospitals/import", response_class=HTMLResponse)
 def import_page(request: Request) -> Response:
-    require_admin(request)
+    principal = require_admin(request)
+    require_recent_auth(request, principal)
     return render(request, "admin/import_hospitals.html", error=None, result=None, download=None)
 
 
@@ -300,12 +361,20 @@ def import_page(request: Request) -> Response:
 async def import_upload(request: Request) -> Response:
     principal = require_admin(request)
     await verify_csrf(request, principal)
+    require_recent_auth(request, principal)
     form = await request.form()
     try:
         upload = await _read_upload(form.get("file"), app_state(request).settings.max_upload_bytes, "DH-I102")
         with app_state(request).db() as db:
             result = import_hospitals(db, upload[0] if upload else b"")
             service.target_hospitals_of_active_surveys(db)
+            audit_event(
+                request,
+                db,
+                "hospitals.import",
+                principal=principal,
+                detail={"created": result.created, "updated": result.updated},
+            )
     except UserError as error:
         return render(
             request, "admin/import_hospitals.html", status_code=error.status, error=error, result=None, download=None

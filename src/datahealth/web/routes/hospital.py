@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from datahealth import idempotency
 from datahealth.auth.service import Principal
 from datahealth.auth.tables import Role
 from datahealth.errors import NotFound, UserError
@@ -14,6 +15,7 @@ from datahealth.survey.answers import draft_problems, relevant_names
 from datahealth.survey.tables import ResponseStatus, Survey, SurveyStatus
 from datahealth.web.context import (
     app_state,
+    audit_event,
     now,
     redirect,
     render,
@@ -80,6 +82,15 @@ def section_page(request: Request, survey_id: int, section_name: str, saved: str
         relevant = relevant_names(defn, answers)
         problems = draft_problems(defn, answers)
         current_phase = service.phase(survey, now(request))
+        audit_event(
+            request,
+            db,
+            "survey.response.view",
+            principal=principal,
+            object_type="response",
+            object_id=response.id if response else f"survey:{survey_id}",
+            detail={"section": section_name},
+        )
     section = defn.sections[index]
     return render(
         request,
@@ -113,7 +124,20 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
         response = service.own_response(db, principal, survey)
         shown = shown_names(form, defn, section)
         moment = state.clock()
-        problems = service.save_draft(db, principal, survey, response, form_values(form, defn), shown, moment)
+        key = idempotency.valid_key(request.headers.get("idempotency-key"))
+        if key is None or idempotency.claim(db, "survey.save", principal.actor, key, moment):
+            problems = service.save_draft(db, principal, survey, response, form_values(form, defn), shown, moment)
+        else:  # a retry of a save already applied: never let it overwrite what came after
+            problems = draft_problems(defn, service.stored_answers(response))
+        audit_event(
+            request,
+            db,
+            "survey.response.save",
+            principal=principal,
+            object_type="response",
+            object_id=response.id,
+            detail={"section": section_name, "questions": len(shown)},
+        )
         answers = service.stored_answers(response)
         relevant = relevant_names(defn, answers)
         saved_at = response.updated_at
@@ -145,6 +169,15 @@ def review(request: Request, survey_id: int) -> Response:
     with app_state(request).db() as db:
         survey = _visible_survey(db, principal, survey_id)
         response = service.response_for(db, principal, survey)
+        audit_event(
+            request,
+            db,
+            "survey.response.view",
+            principal=principal,
+            object_type="response",
+            object_id=response.id if response else f"survey:{survey_id}",
+            detail={"page": "review"},
+        )
         return render_review(request, survey, response)
 
 
@@ -157,9 +190,28 @@ async def submit(request: Request, survey_id: int) -> Response:
         with state.db() as db:
             survey = _visible_survey(db, principal, survey_id)
             response = service.own_response(db, principal, survey)
-            service.submit(db, principal, survey, response, state.clock())
+            receipt_code = service.submit(db, principal, survey, response, state.clock())
+            audit_event(
+                request,
+                db,
+                "survey.response.submit",
+                principal=principal,
+                object_type="response",
+                object_id=response.id,
+                detail={"receipt": receipt_code},
+            )
     except UserError as error:
         with state.db() as db:
+            audit_event(
+                request,
+                db,
+                "survey.response.submit",
+                principal=principal,
+                outcome="failure",
+                object_type="survey",
+                object_id=survey_id,
+                detail={"error": error.code, "problems": len(error.problems)},
+            )
             survey = _visible_survey(db, principal, survey_id)
             current = service.response_for(db, principal, survey)
             return render_review(request, survey, current, submit_errors=error, status_code=error.status)

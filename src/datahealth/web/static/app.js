@@ -34,6 +34,11 @@
     form.addEventListener("input", function () { unsaved = true; });
     form.addEventListener("change", function () { unsaved = true; });
     form.addEventListener("submit", function () { unsaved = false; });
+    document.body.addEventListener("htmx:configRequest", function (event) {
+      if (event.detail.elt === form && window.crypto && window.crypto.randomUUID) {
+        event.detail.headers["Idempotency-Key"] = window.crypto.randomUUID();
+      }
+    });
     document.body.addEventListener("htmx:beforeRequest", function (event) {
       if (event.detail.elt === form) { status(form.dataset.msgSaving, false); }
     });

@@ -1,0 +1,128 @@
+"""Write and verify the audit log.
+
+Each event is written in the same transaction as the change it records, so an event exists exactly
+when its change was committed. Appends are serialised on the single ``audit_head`` row (PostgreSQL row
+lock; SQLite's write lock), which gives a gap-free sequence and a linear hash chain:
+``hash = SHA-256(prev_hash | canonical JSON of the event)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from datahealth.audit.tables import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+Outcome = Literal["success", "failure", "denied"]
+FORBIDDEN_DETAIL_KEYS = frozenset({"password", "token", "secret", "code", "answers", "value", "values"})
+
+
+def _canonical(event: AuditEvent) -> str:
+    return json.dumps(
+        {
+            "seq": event.seq,
+            "at": event.at.isoformat(timespec="microseconds"),
+            "actor": event.actor,
+            "role": event.role,
+            "organisation_id": event.organisation_id,
+            "action": event.action,
+            "object_type": event.object_type,
+            "object_id": event.object_id,
+            "outcome": event.outcome,
+            "address": event.address,
+            "detail": event.detail,
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def chain_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hashlib.sha256(f"{prev_hash}|{_canonical(event)}".encode()).hexdigest()
+
+
+def record(
+    db: Session,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    outcome: Outcome = "success",
+    role: str = "",
+    organisation_id: int | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    address: str = "",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain inside the caller's transaction."""
+    clean = dict(detail or {})
+    leaked = FORBIDDEN_DETAIL_KEYS.intersection(clean)
+    if leaked:
+        raise ValueError(f"audit detail must not carry {sorted(leaked)}")
+    locked = db.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
+    if locked.rowcount == 0:  # type: ignore[attr-defined]
+        db.add(AuditHead(id=1, seq=1, hash=GENESIS))
+        db.flush()
+    head = db.execute(select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)).scalar_one()
+    event = AuditEvent(
+        seq=head.seq,
+        at=now,
+        actor=actor[:120],
+        role=role,
+        organisation_id=organisation_id,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id)[:100],
+        outcome=outcome,
+        address=address[:100],
+        detail=clean,
+        prev_hash=head.hash,
+    )
+    event.hash = chain_hash(head.hash, event)
+    head.hash = event.hash
+    db.add(event)
+    db.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    events: int
+    first_bad_seq: int | None
+    reason: str
+
+
+def verify(db: Session, batch: int = 5000) -> Verification:
+    """Recompute the chain from the first event; report the first broken link, gap or head mismatch."""
+    previous, expected_seq, count = GENESIS, 1, 0
+    for event in _ordered(db, batch):
+        if event.seq != expected_seq:
+            return Verification(False, count, expected_seq, f"event {expected_seq} is missing")
+        if event.prev_hash != previous or chain_hash(previous, event) != event.hash:
+            return Verification(False, count, event.seq, f"event {event.seq} was altered")
+        previous, expected_seq, count = event.hash, expected_seq + 1, count + 1
+    head = db.get(AuditHead, 1)
+    if head is not None and (head.seq != count or head.hash != previous):
+        return Verification(False, count, count + 1, "events after the last one were removed")
+    return Verification(True, count, None, "")
+
+
+def _ordered(db: Session, batch: int) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = db.scalars(select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq

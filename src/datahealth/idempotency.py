@@ -1,0 +1,52 @@
+"""Idempotency keys: a request retried with the same key is applied at most once.
+
+A survey autosave carries a fresh key (``Idempotency-Key`` header, set by app.js). If the network
+drops after the server committed, the browser may send the same request again; without the key that
+late copy could overwrite answers saved in between. The key is recorded in the same transaction as
+the change, so "recorded" and "applied" cannot disagree. Keys older than ``RETENTION`` are pruned.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, UniqueConstraint, delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from datahealth.db import Base, UtcDateTime
+
+RETENTION = timedelta(days=2)
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "owner", "key", name="uq_idempotency_keys"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(40))
+    owner: Mapped[str] = mapped_column(String(120))
+    key: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+def valid_key(key: str | None) -> str | None:
+    """The key if well-formed; malformed keys are ignored (the request is then simply not deduplicated)."""
+    return key if key and KEY_PATTERN.match(key) else None
+
+
+def claim(db: Session, scope: str, owner: str, key: str, now: datetime) -> bool:
+    """Record the key in the caller's transaction; False if this request was already applied."""
+    try:
+        with db.begin_nested():
+            db.add(IdempotencyKey(scope=scope, owner=owner[:120], key=key, created_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def prune(db: Session, now: datetime) -> int:
+    result = db.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - RETENTION))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
