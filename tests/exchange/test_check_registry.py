@@ -138,3 +138,20 @@ def test_merge_adds_and_replaces_entries() -> None:
     assert sorted(merged.methods["method_code"].to_list()) == ["M1", "M2"]
     assert snapshot.participants.height == 3  # the original snapshot is not changed
     assert merge_registry(snapshot, CheckedBatch({}, [], {})) == snapshot
+
+
+def test_a_scale_without_measured_items_can_be_registered():
+    from datetime import UTC, datetime
+
+    from datahealth.exchange.check import check
+    from datahealth.exchange.read_csv import read_csv_files
+    from datahealth.exchange.registry import RegistrySnapshot
+
+    device_csv = (
+        "model_manufacturer_code,model_number,device_name,device_category_code,time_correction_code,measured_items\n"
+        "MK01,SCALE-1,体重計,2,0,\n"
+    ).encode()
+    checked = check(read_csv_files([("device.csv", device_csv)]), RegistrySnapshot.empty(), sender=None,
+                    now=datetime(2025, 2, 1, tzinfo=UTC))
+    assert checked.errors == []
+    assert checked.frames["device"].height == 1

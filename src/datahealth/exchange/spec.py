@@ -203,7 +203,7 @@ PARTICIPANT = RecordType(
     ),
     identity=("consortium_id", "participant_id"),
     source=LISTED,
-    cross_checks=("DH-X113 participation_end_date ≥ participation_start_date",),
+    cross_checks=("DH-X122 participation_end_date ≥ participation_start_date",),
 )
 LAB = RecordType(
     "lab",
@@ -313,13 +313,13 @@ DEVICE = RecordType(
             "Measured items",
             Kind.STRING,
             500,
-            REQ,
+            OPT,
             DEFINED,
             pattern=r"[a-z_]+( [a-z_]+)*",
             note_ja="機器が計測する▲項目の物理名を半角スペース区切りで列挙（例：walk_time calories）。"
-            "「計測している場合のみ入力」の要否判定に使うため追加。",
+            "「計測している場合のみ入力」の要否判定に使うため追加。▲項目を計測しない機器（体重計等）は空欄。",
             note_en="Physical names of the ▲ items the device measures, space-separated (e.g. walk_time calories); "
-            "added so that 'only when measured' can be checked.",
+            "added so that 'only when measured' can be checked. Empty for devices that measure no ▲ item (scales).",
         ),
     ),
     identity=("model_manufacturer_code", "model_number"),
@@ -393,7 +393,7 @@ WEIGHT = RecordType(
     ),
     identity=DEVICE_IDENTITY,
     source=LISTED,
-    fhir="Observation: LOINC 29463-7 Body weight, UCUM kg (JP Core JP_Observation_BodyWeight)",
+    fhir="Observation: LOINC 29463-7, UCUM kg (JP Core JP_Observation_BodyMeasurement + FHIR bodyweight)",
 )
 BLOOD_PRESSURE = RecordType(
     "blood_pressure",
@@ -572,7 +572,8 @@ ACTIVITY = RecordType(
     note_en="Physical names, types, digits and marks as in the specification's field table (excerpt). Distance, "
     "exercise and activity energy are only named in the seed's list and are defined here. Steps have at most 5 "
     "digits, so 100,000 or more is a digit error; more than 60,000 is stored and flagged.",
-    fhir="Observation: LOINC 41950-7 Number of steps in 24 hour Measured ({steps}); 41981-2 Calories burned (kcal)",
+    fhir="Observation: 41950-7 (/d) for 1-day records, otherwise 55423-8 ({steps}); 41981-2 kcal; "
+    "see docs/fhir-mapping.md",
 )
 HBA1C = RecordType(
     "hba1c",
@@ -681,7 +682,7 @@ CLINIC_BLOOD_PRESSURE = RecordType(
     ),
     identity=("consortium_id", "participant_id", "observation_time", "bp_context_code"),
     source=LISTED,
-    fhir="Observation: LOINC 85354-9 panel (8480-6 / 8462-4), category exam",
+    fhir="Observation: LOINC 85354-9 panel (8480-6 / 8462-4), category vital-signs",
     cross_checks=("DH-W202 systolic_bp ≤ diastolic_bp is flagged",),
 )
 

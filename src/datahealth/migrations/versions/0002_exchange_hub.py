@@ -147,7 +147,7 @@ def upgrade() -> None:
         sa.Column("time_correction_code", sa.String(length=1), nullable=False),
         sa.Column("standard_compliance", sa.String(length=100), nullable=True),
         sa.Column("accuracy", sa.String(length=100), nullable=True),
-        sa.Column("measured_items", sa.String(length=500), nullable=False),
+        sa.Column("measured_items", sa.String(length=500), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("model_manufacturer_code", "model_number", name="uq_exch_device_identity"),
