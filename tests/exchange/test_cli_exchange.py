@@ -17,7 +17,7 @@ from datahealth.db import make_engine, make_session_factory
 from datahealth.exchange.cli import app
 from datahealth.exchange.tables import Batch, table_for
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})  # wide enough that Rich never wraps a table cell
 
 
 @pytest.fixture
