@@ -19,7 +19,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import create_engine, select, text
+from bench_common import print_table, scratch_postgres
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from datahealth import migrate
@@ -84,21 +85,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         rows += run(Settings(data_dir=Path(directory)), args.hospitals, "SQLite")
     if args.postgres:
-        admin = create_engine("postgresql+psycopg://" + args.postgres.split("://", 1)[1], isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text("DROP DATABASE IF EXISTS datahealth_bench_reports"))
-            connection.execute(text("CREATE DATABASE datahealth_bench_reports"))
-        url = args.postgres.rsplit("/", 1)[0] + "/datahealth_bench_reports"
-        try:
+        with scratch_postgres(args.postgres, "datahealth_bench_reports") as url:
             rows += run(Settings(database_url=url), args.hospitals, "PostgreSQL")
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text("DROP DATABASE IF EXISTS datahealth_bench_reports WITH (FORCE)"))
     rows.append(("load average at end", " ".join(f"{v:.1f}" for v in os.getloadavg())))
-    print("| measurement | result |")
-    print("|---|---|")
-    for label, value in rows:
-        print(f"| {label} | {value} |")
+    print_table(rows)
 
 
 if __name__ == "__main__":
