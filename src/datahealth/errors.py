@@ -241,6 +241,11 @@ CATALOGUE: dict[str, Message] = {
         "この役割のアカウントでは二要素認証を無効にできません。",
         "Two-factor login cannot be turned off for accounts with this role.",
     ),
+    # --- tenancy and input allow-lists (A12x) ---
+    "DH-A121": Message(
+        "{field} の値「{value}」は使えません。",
+        "The value \"{value}\" is not allowed for {field}.",
+    ),
     # --- exchange: reading and checking records (X1xx); {locator} is "line 12" or a JSON pointer ---
     "DH-X101": Message(
         "{source} {locator}：必須項目 {field} がありません。",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -22,6 +22,7 @@ from datahealth.startup_checks import check_database, check_settings
 from datahealth.web import routes
 from datahealth.web.context import AppState, StageRedirect, app_state, audit_event, current_principal, render
 from datahealth.web.security import BodySizeLimit, security_headers
+from datahealth.web.tenancy import object_ids_in_range
 
 WEB_DIR = Path(__file__).parent
 
@@ -53,7 +54,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     app.middleware("http")(security_headers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     for router in routes.ROUTERS:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(object_ids_in_range)])
     _install_error_handlers(app)
     return app
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from datahealth.audit import log as audit
 from datahealth.audit.log import Outcome
 from datahealth.auth.service import Principal, resume_session
-from datahealth.auth.tables import SessionStage
+from datahealth.auth.tables import Role, SessionStage
 from datahealth.clock import Clock
 from datahealth.config import Settings
 from datahealth.db import transaction
@@ -161,8 +161,9 @@ def require_admin(request: Request) -> Principal:
 
 
 def require_hospital(request: Request) -> Principal:
+    """Hospital pages exist only for hospital users (fail closed: any other or future role gets 404)."""
     principal = require_principal(request)
-    if principal.is_admin:
+    if principal.role != Role.HOSPITAL:
         raise NotFound()
     return principal
 

@@ -332,6 +332,14 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Researchers read every consortium's data (they cannot send or change anything).",
     ),
     "x_create_researcher": ("研究者アカウントを作成", "Create the researcher account"),
+    "x_new_insurer": ("保険者アカウントの作成", "Create an insurer account"),
+    "x_insurer_intro": (
+        "保険者のアカウントは自分のアカウント画面のみ利用できます（病院・コンソーシアムのデータは閲覧できません）。",
+        "Insurer accounts reach only their own account pages (no hospital or consortium data).",
+    ),
+    "x_insurer_number": ("保険者番号（6桁または8桁）", "Insurer number (6 or 8 digits)"),
+    "x_insurer_name": ("保険者名（初回のみ）", "Insurer name (first account only)"),
+    "x_create_insurer": ("保険者アカウントを作成", "Create the insurer account"),
     # reports (feedback and national report)
     "feedback_title": ("サイバーセキュリティ対策 フィードバック", "Cybersecurity feedback"),
     "feedback_intro": (

@@ -391,3 +391,25 @@ async def add_researcher(request: Request) -> Response:
             return _consortia_page(request, db, error=error, status_code=error.status)
     with state.db() as db:
         return _consortia_page(request, db, account=account)
+
+
+@router.post("/admin/exchange/insurers", response_class=HTMLResponse)
+async def add_insurer(request: Request) -> Response:
+    principal = require_admin(request)
+    await verify_csrf(request, principal)
+    form = await request.form()
+    state = app_state(request)
+    try:
+        with state.db() as db:
+            account = consortia.create_insurer(
+                db,
+                str(form.get("insurer_number", "")),
+                str(form.get("insurer_name", "")),
+                str(form.get("login_id", "")),
+                str(form.get("display_name", "")),
+            )
+    except UserError as error:
+        with state.db() as db:
+            return _consortia_page(request, db, error=error, status_code=error.status)
+    with state.db() as db:
+        return _consortia_page(request, db, account=account)

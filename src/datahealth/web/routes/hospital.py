@@ -36,6 +36,8 @@ def home(request: Request) -> Response:
         return redirect("/admin")
     if principal.role in (Role.CONSORTIUM, Role.RESEARCHER):
         return redirect("/exchange")
+    if principal.role != Role.HOSPITAL:  # insurers (and any future role): their own account pages only
+        return redirect("/account")
     with app_state(request).db() as db:
         rows = service.surveys_for(db, principal)
         moment = now(request)
