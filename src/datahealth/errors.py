@@ -244,7 +244,7 @@ CATALOGUE: dict[str, Message] = {
     # --- tenancy and input allow-lists (A12x) ---
     "DH-A121": Message(
         "{field} の値「{value}」は使えません。",
-        "The value \"{value}\" is not allowed for {field}.",
+        'The value "{value}" is not allowed for {field}.',
     ),
     # --- exchange: reading and checking records (X1xx); {locator} is "line 12" or a JSON pointer ---
     "DH-X101": Message(
@@ -395,8 +395,7 @@ CATALOGUE: dict[str, Message] = {
     "DH-X306": Message(
         "ログインID「{value}」は既に使われているか、使えない文字を含んでいます"
         "（半角英数字と - _ . のみ、64 文字以内）。",
-        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; '
-        "at most 64).",
+        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; at most 64).',
     ),
     "DH-X307": Message(
         "{field} を入力してください（{maximum} 文字以内）。",
