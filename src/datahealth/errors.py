@@ -395,7 +395,8 @@ CATALOGUE: dict[str, Message] = {
     "DH-X306": Message(
         "ログインID「{value}」は既に使われているか、使えない文字を含んでいます"
         "（半角英数字と - _ . のみ、64 文字以内）。",
-        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; at most 64).',
+        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; '
+        "at most 64).",
     ),
     "DH-X307": Message(
         "{field} を入力してください（{maximum} 文字以内）。",
