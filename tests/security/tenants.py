@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import delete, insert, select
@@ -72,7 +73,9 @@ class Tenants:
 
     def client(self, who: str) -> TestClient:
         """A client for a login (session cookie + CSRF header), an API token (``token-…``) or ``anonymous``."""
-        client = TestClient(self.app, base_url="http://testserver", follow_redirects=False)
+        client = TestClient(
+            self.app, base_url="http://testserver", follow_redirects=False, raise_server_exceptions=False
+        )
         if who in self.cookies:
             client.cookies.set("dh_session", self.cookies[who])
             client.headers["x-csrf-token"] = self.csrf[who]
@@ -214,3 +217,10 @@ def _register_participants(db: Session) -> None:
             for cid, pid in (("CONSA", "PA0001"), ("CONSB", "QB0001"))
         ],
     )
+
+
+@pytest.fixture(scope="module", name="tenants")
+def tenants_fixture(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Tenants:
+    """One world per test module (import this fixture; tests/security has no conftest.py, because
+    tests/web/test_reports.py imports ``Browser`` from whichever ``conftest`` module was loaded last)."""
+    return build(tmp_path_factory.mktemp("tenants"), sqlite_template)

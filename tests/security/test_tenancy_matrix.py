@@ -25,7 +25,11 @@ import pytest
 from sqlalchemy import func, select
 from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as StarletteRoute
-from tenants import Tenants, activity_csv
+from tenants import (
+    Tenants,
+    activity_csv,
+    tenants_fixture,  # noqa: F401  (registers the fixture)
+)
 
 from datahealth.exchange.tables import ApiToken, Batch, table_for
 from datahealth.survey.tables import Response, Survey

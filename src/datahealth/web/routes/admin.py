@@ -25,6 +25,7 @@ from datahealth.web.context import (
     require_recent_auth,
     verify_csrf,
 )
+from datahealth.web.params import PageNumber
 from datahealth.web.review import render_review
 
 router = APIRouter(prefix="/admin")
@@ -199,10 +200,9 @@ async def update_status(request: Request, survey_id: int) -> Response:
 
 @router.get("/surveys/{survey_id}/progress", response_class=HTMLResponse)
 def survey_progress(
-    request: Request, survey_id: int, prefecture: int | None = None, band: str | None = None, page: int = 1
+    request: Request, survey_id: int, prefecture: int | None = None, band: str | None = None, page: PageNumber = 1
 ) -> Response:
     require_admin(request)
-    page = max(page, 1)
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         summary = progress.survey_progress(db, survey_id)
@@ -233,10 +233,9 @@ def responses(
     prefecture: int | None = None,
     band: str | None = None,
     q: str | None = None,
-    page: int = 1,
+    page: PageNumber = 1,
 ) -> Response:
     require_admin(request)
-    page = max(page, 1)
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         rows, total = progress.responses_page(

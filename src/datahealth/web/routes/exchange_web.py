@@ -23,6 +23,7 @@ from datahealth.exchange import access, consortia, quality, spec, tokens
 from datahealth.exchange.consortia import ExchangeScope
 from datahealth.exchange.service import Sender, Upload, ingest, issues_csv
 from datahealth.web.context import app_state, redirect, render, require_admin, require_principal, verify_csrf
+from datahealth.web.params import PageNumber, one_of
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -51,9 +52,11 @@ def _viewer(request: Request, db: Session, consortium: str | None = None) -> Vie
     if scope is None:
         raise NotFound()
     if scope.consortium_id is not None:
+        # An operator may name only their own consortium (any other, existing or not: the same 400).
+        one_of(consortium, {scope.consortium_id}, "consortium")
         return Viewer(principal, scope, [], scope.consortium_id)
     choices = consortia.consortium_choices(db)
-    selected = consortium if consortium in {code for code, _name in choices} else None
+    selected = one_of(consortium, {code for code, _name in choices}, "consortium")
     return Viewer(principal, scope, choices, selected)
 
 
@@ -71,8 +74,7 @@ def _pages(total: int, size: int) -> int:
 
 
 @router.get("/exchange", response_class=HTMLResponse)
-def batches_page(request: Request, consortium: str | None = None, page: int = 1) -> Response:
-    page = max(page, 1)
+def batches_page(request: Request, consortium: str | None = None, page: PageNumber = 1) -> Response:
     with app_state(request).db() as db:
         viewer = _viewer(request, db, consortium)
         rows, total = access.list_batches(
@@ -96,9 +98,10 @@ def _totals(counts: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 @router.get("/exchange/batches/{batch_id}", response_class=HTMLResponse)
-def batch_page(request: Request, batch_id: str, severity: str = "", page: int = 1, sent: str | None = None) -> Response:
-    page = max(page, 1)
-    chosen = severity if severity in ("error", "flag") else None
+def batch_page(
+    request: Request, batch_id: str, severity: str = "", page: PageNumber = 1, sent: str | None = None
+) -> Response:
+    chosen = one_of(severity, ("error", "flag"), "severity")
     with app_state(request).db() as db:
         viewer = _viewer(request, db)
         batch = access.get_batch(db, viewer.scope.consortium_id, batch_id)

@@ -19,6 +19,7 @@ from datahealth.reports.html import feedback_charts, national_context, text_gett
 from datahealth.survey import service
 from datahealth.survey.tables import Survey, SurveyStatus
 from datahealth.web.context import app_state, language, now, render, require_admin, require_hospital
+from datahealth.web.params import one_of
 
 router = APIRouter()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -121,6 +122,8 @@ def national_page(request: Request, survey_id: int, view: str | None = None, que
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         report = reports.national(db, survey, chosen, now(request), _cache(request))
+        names = {q.name for q in service.definition_of(survey).questions()}
+    question = one_of(question, names, "question")
     context = national_context(report, lang, pdf=False, question=question)
     return render(request, "reports/national.html", survey=survey, n=report, tx=text_getter(lang), **context)
 
