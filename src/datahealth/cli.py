@@ -14,6 +14,7 @@ from rich.table import Table
 
 from datahealth import migrate
 from datahealth.audit import cli as audit_cli
+from datahealth.audit.log import record_cli
 from datahealth.backup import cli as backup_cli
 from datahealth.clock import jst_date, system_clock
 from datahealth.config import Settings
@@ -256,6 +257,14 @@ def survey_import(
             if open_now:
                 service.set_status(db, survey, SurveyStatus.OPEN)
             survey_id, status = survey.id, survey.status
+            record_cli(
+                db,
+                "survey.create",
+                now=system_clock(),
+                object_type="survey",
+                object_id=survey_id,
+                detail={"survey_key": defn.id, "version": defn.version},
+            )
     except DatahealthError as error:
         _fail(error)
         return
@@ -285,6 +294,8 @@ def hospitals_import(
                 db, csv_path.read_bytes(), progress=lambda done, total: bar.update(task, completed=done, total=total)
             )
             service.target_hospitals_of_active_surveys(db)
+            counts = {"created": result.created, "updated": result.updated}
+            record_cli(db, "hospitals.import", now=system_clock(), detail=counts)
     except DatahealthError as error:
         _fail(error)
         return

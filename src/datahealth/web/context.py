@@ -152,6 +152,32 @@ def audit_event(
     )
 
 
+def audit_token_event(
+    request: Request,
+    db: Session,
+    token_id: int,
+    action: str,
+    *,
+    object_type: str = "",
+    object_id: str | int = "",
+    outcome: Outcome = "success",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record what an API token's holder did (the actor is the token's id, never the token)."""
+    audit.record(
+        db,
+        actor=f"token:{token_id}",
+        role="token",
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        outcome=outcome,
+        address=client_address(request),
+        detail=detail,
+        now=app_state(request).clock(),
+    )
+
+
 def require_admin(request: Request) -> Principal:
     principal = require_principal(request)
     if not principal.is_admin:
