@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from datahealth.errors import (
     Forbidden,
@@ -261,7 +262,10 @@ async def _uploads(request: Request, body: bytes) -> list[Upload]:
         async def replay() -> dict[str, Any]:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        form = await Request(request.scope, replay).form(max_files=1000, max_fields=1000)
+        try:
+            form = await Request(request.scope, replay).form(max_files=1000, max_fields=1000)
+        except StarletteHTTPException:  # a malformed multipart body: the client's error, catalogued
+            raise UserError(Problem("DH-G400", {"field": "multipart/form-data"})) from None
         uploads = []
         for _key, value in form.multi_items():
             if isinstance(value, UploadFile) and value.filename:
@@ -422,8 +426,22 @@ async def post_batch(
     if caller.scope is None:
         raise Forbidden(Problem("DH-X308"))
     state = app_state(request)
-    body = await _read_body(request, state.settings.max_upload_bytes)
-    uploads = await _uploads(request, body)
+    try:
+        body = await _read_body(request, state.settings.max_upload_bytes)
+        uploads = await _uploads(request, body)
+    except UserError as error:
+        with state.db() as db:
+            audit_token_event(
+                request,
+                db,
+                caller.token_id,
+                "exchange.batch.ingest",
+                outcome="failure",
+                object_type="consortium",
+                object_id=caller.consortium_id,
+                detail={"channel": "api", "error": error.code},
+            )
+        raise
     sender = Sender(caller.consortium_id, f"token:{caller.token_id}")
     result = await run_in_threadpool(_run_ingest, request, caller, sender, uploads, strict, idempotency_key)
     return JSONResponse(_result_body(result), status_code=200 if result.duplicate_of else 201)
