@@ -225,3 +225,39 @@ def test_exports_neutralise_formulas(hostile: Tenants) -> None:
         definition = client.get(f"/admin/surveys/{hostile.ids['survey_hostile']}/definition.json")
         assert definition.headers["content-type"].startswith("application/json")
         assert PAYLOAD in definition.json()["title"]["ja"]
+
+
+FORMS = [
+    # (who, url template, form): pages that show the submitted values again (errors, results)
+    ("admin", "/admin/exchange/consortia", {"consortium_id": PAYLOAD, "name": PAYLOAD, "login_id": PAYLOAD}),
+    ("admin", "/admin/exchange/consortia", {"consortium_id": "XSS1", "name": PAYLOAD[:60], "display_name": PAYLOAD}),
+    ("admin", "/admin/exchange/insurers", {"insurer_number": PAYLOAD, "login_id": PAYLOAD}),
+    ("admin", "/admin/exchange/researchers", {"login_id": PAYLOAD, "display_name": PAYLOAD}),
+    ("admin", "/admin/surveys/{survey_open}/period", {"opens_on": PAYLOAD, "closes_on": PAYLOAD}),
+    ("admin", "/admin/surveys/{survey_open}/status", {"status": PAYLOAD}),
+    ("op-a", "/exchange/tokens", {"name": PAYLOAD * 2}),
+    ("op-a", "/exchange/tokens", {"name": PAYLOAD}),
+    ("hosp-a", "/surveys/{survey_hostile}/s/{section}", {"q1_1": PAYLOAD, "q1_2": PAYLOAD, "action": "save"}),
+    ("hosp-a", "/surveys/{survey_hostile}/submit", {}),
+    ("anonymous", "/login", {"login_id": PAYLOAD, "password": PAYLOAD, "next": "javascript:alert(1)"}),
+    ("anonymous", "/activate", {"login_id": PAYLOAD, "code": PAYLOAD, "password": PAYLOAD}),
+]
+
+
+@pytest.mark.parametrize(("who", "url", "form"), FORMS)
+def test_submitted_values_come_back_escaped(hostile: Tenants, who: str, url: str, form: dict[str, str]) -> None:
+    with hostile.client(who) as client:
+        target = url.format(section=hostile.section, **hostile.ids)
+        if who == "anonymous":
+            page = client.get(target)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token is not None
+            form = {**form, "csrf_token": token.group(1)}
+        response = client.post(target, data=form, headers={"hx-request": "true"} if "/s/" in url else {})
+        assert response.status_code < 500
+        problems = _check(target, who, response)
+        if 300 <= response.status_code < 400:
+            location = response.headers.get("location", "")
+            assert not location.lower().startswith("javascript:"), location
+            problems += _check(location, who, client.get(location))
+        assert not problems, problems
