@@ -437,3 +437,19 @@ def test_insurer_has_only_its_account(tenants: Tenants) -> None:
         page = client.get("/account")
         assert page.status_code == 200 and "Insurer-Gamma-MK" in page.text
         assert 'href="/exchange"' not in page.text and 'href="/admin"' not in page.text
+
+
+def test_a_sender_cannot_write_into_another_consortium(tenants: Tenants) -> None:
+    """Tenancy of the body: rows naming another consortium are rejected, via the page and the API."""
+    before = snapshot(tenants)
+    rows = activity_csv(("CONSB", "QB0001", "20250115"), ("CONSB", "PA0001", "20250115"))
+    with tenants.client("op-a") as client:
+        sent = client.post("/exchange/upload", files={"files": ("activity.csv", rows, "text/csv")})
+        assert sent.status_code == 303
+    with tenants.client("token-a") as client:
+        result = client.post("/api/v1/exchange/batches", files={"files": ("activity.csv", rows, "text/csv")})
+        assert result.status_code == 201 and result.json()["status"] == "rejected"
+        assert result.json()["counts"]["activity"]["stored"] == 0
+    after = snapshot(tenants)
+    assert after["consb_activity"] == before["consb_activity"]
+    assert after["consb_batches"] == before["consb_batches"]
