@@ -84,13 +84,18 @@ class Tenants:
         return client
 
 
-def build(tmp: Path, template: Path, *, hostile: str = "") -> Tenants:
-    """The world on a fresh SQLite copy of the migrated template. ``hostile`` is appended to every
-    free text a user can enter (names, answers, token names), for the XSS sweep."""
+def build(tmp: Path, template: Path | None, *, hostile: str = "", database_url: str | None = None) -> Tenants:
+    """The world on a fresh SQLite copy of the migrated template (or on an empty migrated PostgreSQL
+    database at ``database_url``). ``hostile`` is appended to every free text a user can enter (names,
+    answers, token names), for the XSS sweep."""
     data_dir = tmp / "data"
     data_dir.mkdir()
-    shutil.copy(template, data_dir / "datahealth.sqlite3")
-    settings = Settings(data_dir=data_dir, environment="test", secret_key=SecretStr(f.SECRET_KEY))
+    if database_url is None:
+        assert template is not None
+        shutil.copy(template, data_dir / "datahealth.sqlite3")
+    settings = Settings(
+        data_dir=data_dir, environment="test", secret_key=SecretStr(f.SECRET_KEY), database_url=database_url or ""
+    )
     engine = make_engine(settings)
     sessions = make_session_factory(engine)
     world = Tenants(settings, sessions, create_app(settings, clock=FixedClock(NOW)))

@@ -22,15 +22,17 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as StarletteRoute
 from tenants import (
     Tenants,
     activity_csv,
+    build,
     tenants_fixture,  # noqa: F401  (registers the fixture)
 )
 
+from datahealth.db import Base
 from datahealth.exchange.tables import ApiToken, Batch, table_for
 from datahealth.survey.tables import Response, Survey
 
@@ -453,3 +455,21 @@ def test_a_sender_cannot_write_into_another_consortium(tenants: Tenants) -> None
     after = snapshot(tenants)
     assert after["consb_activity"] == before["consb_activity"]
     assert after["consb_batches"] == before["consb_batches"]
+
+
+@pytest.fixture(scope="module")
+def pg_tenants(tmp_path_factory: pytest.TempPathFactory, postgres_database: str) -> Tenants:
+    """The same world on PostgreSQL (32-bit ids, a stricter driver), emptied first like conftest's settings."""
+    engine = create_engine("postgresql+psycopg://" + postgres_database.split("://", 1)[1])
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :g)"), {"g": "0" * 64})
+    engine.dispose()
+    return build(tmp_path_factory.mktemp("pg-tenants"), None, database_url=postgres_database)
+
+
+@pytest.mark.parametrize("who", ["hosp-a", "op-a", "token-a"])
+def test_no_cross_tenant_read_or_write_on_postgres(pg_tenants: Tenants, who: str) -> None:
+    """The id-guessing part of the matrix again on PostgreSQL, for the callers with the most objects."""
+    test_no_cross_tenant_read_or_write(pg_tenants, who)
