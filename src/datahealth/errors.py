@@ -390,8 +390,7 @@ CATALOGUE: dict[str, Message] = {
     "DH-X306": Message(
         "ログインID「{value}」は既に使われているか、使えない文字を含んでいます"
         "（半角英数字と - _ . のみ、64 文字以内）。",
-        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; '
-        "at most 64).",
+        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; at most 64).',
     ),
     "DH-X307": Message(
         "{field} を入力してください（{maximum} 文字以内）。",
@@ -558,7 +557,7 @@ CATALOGUE: dict[str, Message] = {
     ),
     "DH-T104": Message(
         "{source} {row} 行目：{field} が不正です（{detail}）。入力値「{value}」",
-        "{source} line {row}: {field} is invalid ({detail}). Value: \"{value}\"",
+        '{source} line {row}: {field} is invalid ({detail}). Value: "{value}"',
     ),
     "DH-T105": Message(
         "研究 {value} の対象コンソーシアムに参加者がいないため、割付できません。",
@@ -570,11 +569,11 @@ CATALOGUE: dict[str, Message] = {
     ),
     "DH-T112": Message(
         "{source} {row} 行目：{field} は 0 以上の整数を半角で入力してください。入力値「{value}」",
-        "{source} line {row}: {field} must be a whole number ≥ 0 in half-width digits. Value: \"{value}\"",
+        '{source} line {row}: {field} must be a whole number ≥ 0 in half-width digits. Value: "{value}"',
     ),
     "DH-T113": Message(
         "{source} {row} 行目：{field}（実測歩数）は 1 以上にしてください。入力値「{value}」",
-        "{source} line {row}: {field} (counted reference steps) must be at least 1. Value: \"{value}\"",
+        '{source} line {row}: {field} (counted reference steps) must be at least 1. Value: "{value}"',
     ),
     "DH-T114": Message(
         "{source} {row} 行目：同じ製品・参加者・試行の測定がすでにあります（{value}）。",

@@ -3,11 +3,12 @@
 * **Summary** (the seed's table): per stratum, arm and follow-up — allocated, with baseline, with follow-up,
   complete (both), missing follow-up; baseline and follow-up means of the complete cases and their mean
   change with a t-based 95 % CI.
-* **ANCOVA**: ``follow-up ~ arm + baseline`` (OLS, HC3 robust standard errors) on complete cases; the arm
+* **ANCOVA**: ``follow-up ~ arm + baseline`` (OLS, HC3 robust standard errors, t quantiles) on complete cases; the arm
   coefficient is the effect (treated − reference). It is the primary estimate: adjusting for baseline is
   more precise than comparing changes and is unbiased under randomisation.
 * **Difference-in-differences**: ``value ~ arm + post + arm × post`` on the stacked baseline and follow-up of
-  complete cases, standard errors clustered by participant; equals the difference of mean changes.
+  complete cases, standard errors clustered by participant (t with clusters − 1 degrees of freedom); equals the
+  difference of mean changes.
 * **Mixed model** (more than two time points): ``value ~ time + arm × time`` with a random intercept per
   participant (statsmodels MixedLM, REML) over *all* available measurements, so participants with a missing
   visit still contribute (valid if missingness depends only on observed values, MAR).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -54,7 +56,7 @@ class Estimate:
         return self.low <= value <= self.high
 
 
-def _complete(long: pl.DataFrame, follow_up: str) -> pl.DataFrame:
+def complete_cases(long: pl.DataFrame, follow_up: str) -> pl.DataFrame:
     """Per participant: arm, stratum, baseline, follow-up (nulls kept)."""
     base = long.filter(pl.col("time") == BASELINE).select(
         "consortium_id", "participant_id", "arm", "stratum", pl.col("value").alias("baseline")
@@ -70,7 +72,7 @@ def summary(long: pl.DataFrame, definition: StudyDefinition) -> pl.DataFrame:
     baseline_mean, follow_up_mean, change_mean, change_low, change_high (complete cases)."""
     frames = []
     for follow_up in definition.follow_ups:
-        frame = _complete(long, follow_up.code)
+        frame = complete_cases(long, follow_up.code)
         both = pl.concat([frame, frame.with_columns(stratum=pl.lit(ALL))])
         frames.append(
             both.with_columns(change=pl.col("follow") - pl.col("baseline"), ok=pl.col("follow").is_not_null())
@@ -119,6 +121,13 @@ def _estimate(
     return Estimate(stratum, follow_up, arm, method, coef, se, coef - Z95 * se, coef + Z95 * se, p, n)
 
 
+def _from_fit(fit: Any, position: int, stratum: str, follow_up: str, arm: str, method: str, n: int) -> Estimate:
+    """The coefficient at ``position`` with its t-based 95 % CI (robust covariance, small-sample t)."""
+    low, high = (float(v) for v in np.asarray(fit.conf_int(0.05))[position])
+    coef, se, p = float(fit.params[position]), float(fit.bse[position]), float(fit.pvalues[position])
+    return Estimate(stratum, follow_up, arm, method, coef, se, low, high, p, n)
+
+
 def _strata_dummies(strata: np.ndarray) -> np.ndarray:
     levels = sorted(set(strata.tolist()))
     if len(levels) < 2:
@@ -138,10 +147,8 @@ def ancova(frame: pl.DataFrame, arm: str, reference: str, stratum: str, follow_u
     if stratum == ALL:
         columns.append(_strata_dummies(data["stratum"].to_numpy()))
     exog = np.column_stack(columns)
-    fit = OLS(data["follow"].to_numpy(), exog).fit(cov_type="HC3")
-    return _estimate(
-        stratum, follow_up, arm, "ancova", float(fit.params[1]), float(fit.bse[1]), float(fit.pvalues[1]), data.height
-    )
+    fit = OLS(data["follow"].to_numpy(), exog).fit(cov_type="HC3", use_t=True)
+    return _from_fit(fit, 1, stratum, follow_up, arm, "ancova", data.height)
 
 
 def did(frame: pl.DataFrame, arm: str, reference: str, stratum: str, follow_up: str) -> Estimate | None:
@@ -161,8 +168,8 @@ def did(frame: pl.DataFrame, arm: str, reference: str, stratum: str, follow_up: 
         dummies = _strata_dummies(data["stratum"].to_numpy())
         columns.append(np.vstack([dummies, dummies]))
     groups = np.concatenate([np.arange(n), np.arange(n)])
-    fit = OLS(y, np.column_stack(columns)).fit(cov_type="cluster", cov_kwds={"groups": groups})
-    return _estimate(stratum, follow_up, arm, "did", float(fit.params[3]), float(fit.bse[3]), float(fit.pvalues[3]), n)
+    fit = OLS(y, np.column_stack(columns)).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+    return _from_fit(fit, 3, stratum, follow_up, arm, "did", n)
 
 
 def mixed(long: pl.DataFrame, definition: StudyDefinition, arm: str, stratum: str) -> list[Estimate]:
@@ -205,7 +212,7 @@ def between_arms(long: pl.DataFrame, definition: StudyDefinition) -> list[Estima
     results: list[Estimate] = []
     strata = [group.code for group in definition.strata.groups] + [ALL]
     for follow_up in definition.follow_ups:
-        frame = _complete(long, follow_up.code)
+        frame = complete_cases(long, follow_up.code)
         for stratum in strata:
             part = frame if stratum == ALL else frame.filter(pl.col("stratum") == stratum)
             if stratum == ALL:
