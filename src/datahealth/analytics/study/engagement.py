@@ -1,0 +1,92 @@
+"""Engagement from daily activity: days with data per participant per week, by arm and device; drop-out.
+
+A participant's day "has data" when an activity record with steps > 0 exists for it. Weeks count from
+the study start (week 0 = days 0–6). Every allocated participant counts in every week up to the end of
+follow-up, with 0 days when nothing was sent, so the means are per allocated participant. The device of
+a participant is the one that sent most of their records. Drop-out: the share of allocated participants
+whose last day with data is on or after a given week (a participant with no data after the start has
+dropped out at week 0). All in DuckDB over the snapshot's ``activity`` view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from datahealth.analytics.study.model import StudyDefinition
+from datahealth.analytics.study.snapshot import query
+
+
+@dataclass(frozen=True)
+class Engagement:
+    by_arm: pl.DataFrame
+    """arm, week, participants, mean_days (0–7), share_active_days (%)."""
+    by_device: pl.DataFrame
+    """device, week, participants, mean_days."""
+    retention: pl.DataFrame
+    """arm, week, participants, retained (%): last day with data ≥ the week's first day."""
+
+
+def engagement(con: duckdb.DuckDBPyConnection, definition: StudyDefinition, allocation: pl.DataFrame) -> Engagement:
+    weeks = max(f.target_days + f.window_days for f in definition.follow_ups) // 7 + 1
+    con.register("_alloc", allocation.select("consortium_id", "participant_id", "arm").to_arrow())
+    start = definition.start_date
+    query(
+        con,
+        """
+        CREATE OR REPLACE TEMP TABLE _days AS
+        SELECT a.consortium_id, a.participant_id, a.arm,
+               date_diff('day', ?::DATE, CAST(t.observation_time AS DATE)) AS day,
+               t.model_manufacturer_code || ' ' || t.model_number AS device
+        FROM activity t JOIN _alloc a USING (consortium_id, participant_id)
+        WHERE t.step > 0
+          AND CAST(t.observation_time AS DATE) BETWEEN ?::DATE AND ?::DATE + (? * 7 - 1)
+        """,
+        [start, start, start, weeks],
+    )
+    query(
+        con,
+        """
+        CREATE OR REPLACE TEMP TABLE _person AS
+        SELECT a.consortium_id, a.participant_id, a.arm,
+               coalesce(mode(d.device), '-') AS device, max(d.day) AS last_day
+        FROM _alloc a LEFT JOIN _days d USING (consortium_id, participant_id)
+        GROUP BY ALL
+        """,
+    )
+    query(
+        con,
+        """
+        CREATE OR REPLACE TEMP TABLE _weekly AS
+        SELECT p.consortium_id, p.participant_id, p.arm, p.device, w.week,
+               count(DISTINCT d.day) AS days
+        FROM _person p CROSS JOIN range(?) w(week)
+        LEFT JOIN _days d ON d.consortium_id = p.consortium_id AND d.participant_id = p.participant_id
+                         AND d.day // 7 = w.week
+        GROUP BY ALL
+        """,
+        [weeks],
+    )
+    by_arm = query(
+        con,
+        "SELECT arm, week, count(*) AS participants, avg(days) AS mean_days, avg(days) / 7 * 100 AS share_active_days "
+        "FROM _weekly GROUP BY ALL ORDER BY arm, week",
+    )
+    by_device = query(
+        con,
+        "SELECT device, week, count(*) AS participants, avg(days) AS mean_days FROM _weekly "
+        "GROUP BY ALL ORDER BY device, week",
+    )
+    retention = query(
+        con,
+        """
+        SELECT p.arm, w.week, count(*) AS participants,
+               avg(CASE WHEN p.last_day >= w.week * 7 THEN 1 ELSE 0 END) * 100 AS retained
+        FROM _person p CROSS JOIN range(?) w(week)
+        GROUP BY ALL ORDER BY p.arm, w.week
+        """,
+        [weeks],
+    )
+    return Engagement(by_arm, by_device, retention)
