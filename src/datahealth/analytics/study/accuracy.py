@@ -10,7 +10,8 @@ Every row is checked and every problem reported (DH-T111 missing column, DH-T112
 DH-T113 reference below 1, DH-T114 the same product/participant/trial twice, DH-T115 no rows, DH-T116 not
 UTF-8); a file with any problem is refused as a whole, so no analysis silently runs on part of it.
 
-Per product: error rate ``(device − reference) / reference × 100``: mean (t 95 % CI), median, first and
+Per product: error rate ``(device − reference) / reference × 100``: mean (95 % CI with participants as the
+independent units), median, first and
 third quartiles, the share within ±3 % (JIS S 7200's tolerance for pedometers) and whether both quartiles
 lie inside it; Bland–Altman on steps (bias, SD of the differences, limits of agreement bias ± 1.96 SD);
 between-participant spread: the SD and the range (max − min) of the participants' mean differences.
@@ -115,19 +116,27 @@ def accuracy(frame: pl.DataFrame) -> pl.DataFrame:
     )
     spread = (
         rows.group_by("product_code", "participant_id")
-        .agg(person=pl.col("difference").mean())
+        .agg(person=pl.col("difference").mean(), person_rate=pl.col("error_rate").mean())
         .group_by("product_code")
         .agg(
             participant_sd_steps=pl.col("person").std(),
             participant_range_steps=pl.col("person").max() - pl.col("person").min(),
+            participant_mean_rate=pl.col("person_rate").mean(),
+            participant_sd_rate=pl.col("person_rate").std(),
         )
     )
     table = per_product.join(spread, on="product_code").sort("product_code")
-    dof = np.maximum(table["n"].to_numpy().astype(float) - 1, 1)
-    half = stats.t.ppf(0.975, dof) * table["sd_error"].fill_null(np.nan).to_numpy() / np.sqrt(table["n"].to_numpy())
+    # The CI of the mean error treats participants, not walks, as the independent units (walks of one
+    # participant share that person's gait): t with participants − 1 degrees of freedom on participant means.
+    people = table["participants"].to_numpy().astype(float)
+    half = (
+        stats.t.ppf(0.975, np.maximum(people - 1, 1))
+        * table["participant_sd_rate"].fill_null(np.nan).to_numpy()
+        / np.sqrt(people)
+    )
     return table.with_columns(
-        mean_low=pl.col("mean_error") - pl.Series(half),
-        mean_high=pl.col("mean_error") + pl.Series(half),
+        mean_low=pl.col("participant_mean_rate") - pl.Series(half),
+        mean_high=pl.col("participant_mean_rate") + pl.Series(half),
         loa_low=pl.col("bias_steps") - 1.96 * pl.col("sd_difference"),
         loa_high=pl.col("bias_steps") + 1.96 * pl.col("sd_difference"),
         quartiles_within_jis=(pl.col("q1_error") >= -JIS_TOLERANCE) & (pl.col("q3_error") <= JIS_TOLERANCE),
