@@ -173,7 +173,7 @@ def _query_frames(
         query = select(*columns)
         if chunk is not None:
             query = query.where(table.c.batch_id.in_(chunk))
-        result = db.connection().execution_options(stream_results=True).execute(query)
+        result = db.execute(query.execution_options(stream_results=True, yield_per=FETCH_ROWS))
         while rows := result.fetchmany(FETCH_ROWS):
             yield pl.DataFrame([tuple(row) for row in rows], schema=schema, orient="row")
 
