@@ -33,16 +33,17 @@ def engagement(con: duckdb.DuckDBPyConnection, definition: StudyDefinition, allo
     weeks = max(f.target_days + f.window_days for f in definition.follow_ups) // 7 + 1
     con.register("_alloc", allocation.select("consortium_id", "participant_id", "arm").to_arrow())
     start = definition.start_date
+    # One row per participant and day with data (a participant may send the same day from two devices).
     query(
         con,
         """
         CREATE OR REPLACE TEMP TABLE _days AS
-        SELECT a.consortium_id, a.participant_id, a.arm,
-               date_diff('day', ?::DATE, CAST(t.observation_time AS DATE)) AS day,
-               t.model_manufacturer_code || ' ' || t.model_number AS device
-        FROM activity t JOIN _alloc a USING (consortium_id, participant_id)
-        WHERE t.step > 0
-          AND CAST(t.observation_time AS DATE) BETWEEN ?::DATE AND ?::DATE + (? * 7 - 1)
+        SELECT consortium_id, participant_id,
+               date_diff('day', ?::DATE, CAST(observation_time AS DATE)) AS day,
+               model_manufacturer_code AS maker, model_number AS model, count(*) AS records
+        FROM activity JOIN _alloc USING (consortium_id, participant_id)
+        WHERE step > 0 AND CAST(observation_time AS DATE) BETWEEN ?::DATE AND ?::DATE + (? * 7 - 1)
+        GROUP BY ALL
         """,
         [start, start, start, weeks],
     )
@@ -50,22 +51,30 @@ def engagement(con: duckdb.DuckDBPyConnection, definition: StudyDefinition, allo
         con,
         """
         CREATE OR REPLACE TEMP TABLE _person AS
-        SELECT a.consortium_id, a.participant_id, a.arm,
-               coalesce(mode(d.device), '-') AS device, max(d.day) AS last_day
-        FROM _alloc a LEFT JOIN _days d USING (consortium_id, participant_id)
-        GROUP BY ALL
+        WITH devices AS (
+            SELECT consortium_id, participant_id, maker || ' ' || model AS device, sum(records) AS records,
+                   max(day) AS last_day
+            FROM _days GROUP BY ALL
+        ), best AS (
+            SELECT consortium_id, participant_id, arg_max(device, records) AS device, max(last_day) AS last_day
+            FROM devices GROUP BY ALL
+        )
+        SELECT a.consortium_id, a.participant_id, a.arm, coalesce(b.device, '-') AS device, b.last_day
+        FROM _alloc a LEFT JOIN best b USING (consortium_id, participant_id)
         """,
     )
     query(
         con,
         """
         CREATE OR REPLACE TEMP TABLE _weekly AS
-        SELECT p.consortium_id, p.participant_id, p.arm, p.device, w.week,
-               count(DISTINCT d.day) AS days
+        WITH counts AS (
+            SELECT consortium_id, participant_id, day // 7 AS week, count(DISTINCT day) AS days
+            FROM _days GROUP BY ALL
+        )
+        SELECT p.arm, p.device, w.week, coalesce(c.days, 0) AS days
         FROM _person p CROSS JOIN range(?) w(week)
-        LEFT JOIN _days d ON d.consortium_id = p.consortium_id AND d.participant_id = p.participant_id
-                         AND d.day // 7 = w.week
-        GROUP BY ALL
+        LEFT JOIN counts c ON c.consortium_id = p.consortium_id AND c.participant_id = p.participant_id
+                          AND c.week = w.week
         """,
         [weeks],
     )
