@@ -59,7 +59,7 @@ def measure(label: str, work: Callable[[], Any], rows: list[tuple[str, str]]) ->
     return result
 
 
-def generate(folder: Path, participants: int, days: int, seed: int) -> tuple[pl.DataFrame, Any]:
+def generate(folder: Path, participants: int, days: int, seed: int, thin: bool = False) -> tuple[pl.DataFrame, Any]:
     """Parquet in the snapshot layout; returns the participant registry and the study definition."""
     import pyarrow.parquet as pq
 
@@ -117,7 +117,9 @@ def generate(folder: Path, participants: int, days: int, seed: int) -> tuple[pl.
         stop = min(start + CHUNK, participants)
         person = np.repeat(np.arange(start, stop), days)
         day = np.tile(np.arange(days), stop - start)
-        keep = (rng.random(person.size) < np.where(control[person], 0.82, 0.92)) & (day < dropout[person])
+        keep = np.ones(person.size, dtype=bool)  # every participant-day: 18 M rows at 200,000 × 90
+        if thin:  # or with non-wear days and drop-out, as the synthetic studies have them
+            keep = (rng.random(person.size) < np.where(control[person], 0.82, 0.92)) & (day < dropout[person])
         person, day = person[keep], day[keep]
         n = person.size
         device = device_of[person]
@@ -194,6 +196,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-mixed", action="store_true")
+    parser.add_argument("--thin", action="store_true", help="drop non-wear days and days after drop-out")
     parser.add_argument("--export", type=int, default=0, help="participants for the SQLite → Parquet export run")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = [("machine", f"{os.cpu_count()} cores; load at start {load()}")]
@@ -201,7 +204,7 @@ def main() -> None:
         folder = Path(scratch) / "snapshot"
         allocation, definition = measure(
             f"generate Parquet ({args.participants:,} × {args.days} days; not the hub)",
-            lambda: generate(folder, args.participants, args.days, args.seed),
+            lambda: generate(folder, args.participants, args.days, args.seed, args.thin),
             rows,
         )
         con = connect(folder)
