@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 from scipy import stats
 
-from datahealth.analytics.study.effect import ALL, Estimate
+from datahealth.analytics.study.effect import ALL, MIXED_MAX_PARTICIPANTS, Estimate, mixed_skipped
 from datahealth.analytics.study.model import StudyDefinition
 from datahealth.analytics.study.outcomes import BASELINE
 from datahealth.analytics.study.registry import UNCLASSIFIED
@@ -271,6 +271,8 @@ def context(results: StudyResults, *, generated_at: datetime) -> dict[str, Any]:
         "participants": results.study.allocation.height,
         "measurements": int(results.long["value"].is_not_null().sum()),
         "has_mixed": any(e.method == "mixed" for e in results.estimates),
+        "mixed_skipped": mixed_skipped(results.long, definition),
+        "mixed_limit": MIXED_MAX_PARTICIPANTS,
         "windows": [(f.label_ja, f.label_en, f.target_days, f.window_days) for f in definition.follow_ups],
     }
 

@@ -82,3 +82,12 @@ def test_missing_follow_up_is_counted_not_dropped(runs):
     missing = long.filter((pl.col("time") == "m3") & pl.col("value").is_null()).height
     assert table["missing_follow_up"].sum() == missing > 0
     assert (table["complete"] + table["missing_follow_up"] == table["allocated"]).all()
+
+
+def test_the_mixed_model_is_skipped_above_its_limit_and_says_so(runs):
+    _, _, long = runs[0]
+    definition = synth.default_definition(START, ("SYN01",))
+    estimates = effect.between_arms(long, definition, mixed_limit=10)
+    assert effect.mixed_skipped(long, definition, limit=10)
+    assert {e.method for e in estimates} == {"ancova", "did"}
+    assert not effect.mixed_skipped(long, definition)

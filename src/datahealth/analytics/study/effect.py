@@ -33,6 +33,9 @@ from datahealth.analytics.study.model import StudyDefinition
 from datahealth.analytics.study.outcomes import BASELINE
 
 ALL = "all"
+MIXED_MAX_PARTICIPANTS = 50_000
+"""Above this the mixed model is not fitted (statsmodels' MixedLM takes about 1 ms of CPU per participant and
+fit; docs/benchmarks.md); the report says so. ANCOVA and DiD have no such limit."""
 Z95 = float(stats.norm.ppf(0.975))
 
 
@@ -207,8 +210,17 @@ def mixed(long: pl.DataFrame, definition: StudyDefinition, arm: str, stratum: st
     return results
 
 
-def between_arms(long: pl.DataFrame, definition: StudyDefinition) -> list[Estimate]:
-    """ANCOVA and DiD per stratum (and pooled) and follow-up; the mixed model when there are ≥ 2 follow-ups."""
+def mixed_skipped(long: pl.DataFrame, definition: StudyDefinition, limit: int = MIXED_MAX_PARTICIPANTS) -> bool:
+    """True when the mixed model applies (≥ 2 follow-ups) but the study is above ``limit`` participants."""
+    participants = long.filter(pl.col("time") == BASELINE).height
+    return len(definition.follow_ups) >= 2 and participants > limit
+
+
+def between_arms(
+    long: pl.DataFrame, definition: StudyDefinition, *, mixed_limit: int = MIXED_MAX_PARTICIPANTS
+) -> list[Estimate]:
+    """ANCOVA and DiD per stratum (and pooled) and follow-up; the mixed model when there are ≥ 2 follow-ups
+    and at most ``mixed_limit`` participants."""
     results: list[Estimate] = []
     strata = [group.code for group in definition.strata.groups] + [ALL]
     for follow_up in definition.follow_ups:
@@ -222,6 +234,8 @@ def between_arms(long: pl.DataFrame, definition: StudyDefinition) -> list[Estima
                     estimate = method(part, arm.code, definition.reference_arm, stratum, follow_up.code)
                     if estimate is not None:
                         results.append(estimate)
+    if mixed_skipped(long, definition, mixed_limit):
+        return results
     classified = long.filter(pl.col("stratum").is_in([group.code for group in definition.strata.groups]))
     for stratum in strata:
         for arm in definition.treated_arms:
