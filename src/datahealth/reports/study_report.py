@@ -182,14 +182,17 @@ def _accuracy(results: StudyResults) -> dict[str, Any] | None:
         )
         title = f"Bland–Altman（{row['product_name']}）"
         bland.append(
-            charts.bland_altman(
-                values["average"].to_list(),
-                values["difference"].to_list(),
-                float(row["bias_steps"]),
-                (float(row["loa_low"]), float(row["loa_high"])),
-                title,
-                "機器歩数 − 実測歩数（歩）と両者の平均。/ Device − reference steps against their mean.",
-            )
+            {
+                "title": title,
+                "svg": charts.bland_altman(
+                    values["average"].to_list(),
+                    values["difference"].to_list(),
+                    float(row["bias_steps"]),
+                    (float(row["loa_low"]), float(row["loa_high"])),
+                    title,
+                    "機器歩数 − 実測歩数（歩）と両者の平均。/ Device − reference steps against their mean.",
+                ),
+            }
         )
     box = charts.box_plot(
         boxes,

@@ -14,7 +14,7 @@ START = date(2025, 4, 1)
 
 
 def test_days_per_week_and_retention():
-    definition = synth.default_definition(START, ("SYN01",))  # follow-up to day 120: 18 weeks
+    definition = synth.default_definition(START, ("SYN01",))  # follow-up to day 120: 17 whole weeks
     allocation = pl.DataFrame(
         {
             "consortium_id": ["SYN01"] * 3,
@@ -50,3 +50,4 @@ def test_days_per_week_and_retention():
     retained = {(r["arm"], r["week"]): r["retained"] for r in result.retention.iter_rows(named=True)}
     assert retained[("intervention", 1)] == 100 and retained[("intervention", 2)] == 0
     assert retained[("control", 0)] == 50 and retained[("control", 10)] == 50 and retained[("control", 11)] == 0
+    assert result.by_arm["week"].max() == 16  # whole weeks within the follow-up (days 0–118 of 0–120)

@@ -1,7 +1,7 @@
 """Engagement from daily activity: days with data per participant per week, by arm and device; drop-out.
 
 A participant's day "has data" when an activity record with steps > 0 exists for it. Weeks count from
-the study start (week 0 = days 0–6). Every allocated participant counts in every week up to the end of
+the study start (week 0 = days 0–6), whole weeks up to the end of the last follow-up window. Every allocated participant counts in every week up to the end of
 follow-up, with 0 days when nothing was sent, so the means are per allocated participant. The device of
 a participant is the one that sent most of their records. Drop-out: the share of allocated participants
 whose last day with data is on or after a given week (a participant with no data after the start has
@@ -30,7 +30,7 @@ class Engagement:
 
 
 def engagement(con: duckdb.DuckDBPyConnection, definition: StudyDefinition, allocation: pl.DataFrame) -> Engagement:
-    weeks = max(f.target_days + f.window_days for f in definition.follow_ups) // 7 + 1
+    weeks = max(1, max(f.target_days + f.window_days for f in definition.follow_ups) // 7)  # whole weeks only
     con.register("_alloc", allocation.select("consortium_id", "participant_id", "arm").to_arrow())
     start = definition.start_date
     # One row per participant and day with data (a participant may send the same day from two devices).
