@@ -1,8 +1,9 @@
 """Engagement from daily activity: days with data per participant per week, by arm and device; drop-out.
 
 A participant's day "has data" when an activity record with steps > 0 exists for it. Weeks count from
-the study start (week 0 = days 0–6), whole weeks up to the end of the last follow-up window. Every allocated participant counts in every week up to the end of
-follow-up, with 0 days when nothing was sent, so the means are per allocated participant. The device of
+the study start (week 0 = days 0–6), whole weeks up to the end of the last follow-up window. Every
+allocated participant counts in every week, with 0 days when nothing was sent, so the means are per
+allocated participant. The device of
 a participant is the one that sent most of their records. Drop-out: the share of allocated participants
 whose last day with data is on or after a given week (a participant with no data after the start has
 dropped out at week 0). All in DuckDB over the snapshot's ``activity`` view.
