@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from datahealth import migrate
+from datahealth import migrate, synth_cli
+from datahealth.analytics.study import cli as study_cli
 from datahealth.audit import cli as audit_cli
 from datahealth.audit.log import record_cli
 from datahealth.backup import cli as backup_cli
@@ -37,6 +38,8 @@ app.add_typer(exchange_cli.app, name="exchange")
 app.add_typer(report_cli.app, name="report")
 backup_cli.register(app)
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(study_cli.app, name="study")
+app.add_typer(synth_cli.app, name="synth")
 
 console = Console()
 errors = Console(stderr=True)

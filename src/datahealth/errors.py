@@ -395,8 +395,7 @@ CATALOGUE: dict[str, Message] = {
     "DH-X306": Message(
         "ログインID「{value}」は既に使われているか、使えない文字を含んでいます"
         "（半角英数字と - _ . のみ、64 文字以内）。",
-        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; '
-        "at most 64).",
+        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; at most 64).',
     ),
     "DH-X307": Message(
         "{field} を入力してください（{maximum} 文字以内）。",
@@ -547,6 +546,59 @@ CATALOGUE: dict[str, Message] = {
     "DH-B115": Message(
         "別のバックアップ処理が {path} で実行中です。終了してから再実行してください。",
         "Another backup is running in {path}. Try again when it has finished.",
+    ),
+    # --- study analytics (T1xx) ---
+    "DH-T101": Message(
+        "{source} {field}：研究定義が不正です（{detail}）。",
+        "{source} {field}: the study definition is invalid ({detail}).",
+    ),
+    "DH-T102": Message(
+        "研究 {value} は登録されていません。",
+        "Study {value} is not registered.",
+    ),
+    "DH-T103": Message(
+        "研究 {value} はすでに登録されています（--replace で置き換え）。",
+        "Study {value} is already registered (use --replace to replace it).",
+    ),
+    "DH-T104": Message(
+        "{source} {row} 行目：{field} が不正です（{detail}）。入力値「{value}」",
+        '{source} line {row}: {field} is invalid ({detail}). Value: "{value}"',
+    ),
+    "DH-T105": Message(
+        "研究 {value} の対象コンソーシアムに参加者がいないため、割付できません。",
+        "Study {value}: its consortia have no participants to allocate.",
+    ),
+    "DH-T111": Message(
+        "{source}：必須の列 {field} がありません。",
+        "{source}: the required column {field} is missing.",
+    ),
+    "DH-T112": Message(
+        "{source} {row} 行目：{field} は 0 以上の整数を半角で入力してください。入力値「{value}」",
+        '{source} line {row}: {field} must be a whole number ≥ 0 in half-width digits. Value: "{value}"',
+    ),
+    "DH-T113": Message(
+        "{source} {row} 行目：{field}（実測歩数）は 1 以上にしてください。入力値「{value}」",
+        '{source} line {row}: {field} (counted reference steps) must be at least 1. Value: "{value}"',
+    ),
+    "DH-T114": Message(
+        "{source} {row} 行目：同じ製品・参加者・試行の測定がすでにあります（{value}）。",
+        "{source} line {row}: the same product, participant and trial appears twice ({value}).",
+    ),
+    "DH-T115": Message(
+        "{source}：{field} が空です。",
+        "{source}: {field} is empty.",
+    ),
+    "DH-T116": Message(
+        "{source}：UTF-8 の CSV として読めません（{detail}）。",
+        "{source}: cannot be read as a UTF-8 CSV ({detail}).",
+    ),
+    "DH-T121": Message(
+        "研究 {value} の分析対象データ（割付または HbA1c）がありません。",
+        "Study {value} has no data to analyse (allocation or HbA1c).",
+    ),
+    "DH-T122": Message(
+        "分析スナップショット {path} が壊れています（{detail}）。--rebuild で作り直してください。",
+        "The analytics snapshot {path} is damaged ({detail}); rebuild it with --rebuild.",
     ),
     # --- generic (Gxxx) ---
     "DH-G400": Message(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from datahealth.analytics.mapping import load_scoring
 from datahealth.analytics.national import parse_view
+from datahealth.analytics.study import cli as study_cli
 from datahealth.audit.log import record_cli
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
@@ -184,3 +185,7 @@ def national(
         _fail(error)
     finally:
         engine.dispose()
+
+
+# ``datahealth report study`` (study analytics) lives in its own module.
+study_cli.register_report(app)
