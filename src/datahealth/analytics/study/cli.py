@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from datahealth.audit.log import record_cli
 from datahealth.clock import jst_date, system_clock
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
@@ -89,6 +90,7 @@ def register_command(
                 allocation_name=allocation.name if allocation else "",
                 replace=replace,
             )
+            record_cli(db, "study.register", now=system_clock(), object_type="study", object_id=parsed.code)
         if validation is not None:
             keep_validation(settings, parsed.code, validation.read_bytes(), validation.name)
     except DatahealthError as error:
@@ -120,6 +122,9 @@ def snapshot_command(
             task = bar.add_task("records / 記録", total=None)
             run = update_snapshot(
                 db, folder, now=system_clock(), rebuild=rebuild, progress=lambda n: bar.advance(task, n)
+            )
+            record_cli(
+                db, "study.snapshot.export", now=system_clock(), detail={"batches": run.new_batches, "rebuild": rebuild}
             )
     except DatahealthError as error:
         raise _fail(error) from None
@@ -225,6 +230,7 @@ def report_study(
                     validation_name=source.name,
                     rebuild=rebuild,
                 )
+            record_cli(db, "report.study.export", now=now, object_type="study", object_id=code, detail={"pdf": pdf})
         out.mkdir(parents=True, exist_ok=True)
         html_path = out / f"study-{code}.html"
         html_path.write_text(study_report.render_html(results, generated_at=now), encoding="utf-8")
