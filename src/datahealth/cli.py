@@ -20,6 +20,7 @@ from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
 from datahealth.errors import DatahealthError
 from datahealth.exchange import cli as exchange_cli
+from datahealth.operations import cli as operations_cli
 from datahealth.reports import cli as report_cli
 from datahealth.survey import io as survey_io
 from datahealth.survey.checks import check_definition
@@ -36,6 +37,7 @@ app.add_typer(exchange_cli.app, name="exchange")
 app.add_typer(report_cli.app, name="report")
 backup_cli.register(app)
 app.add_typer(audit_cli.app, name="audit")
+operations_cli.register(app)
 
 console = Console()
 errors = Console(stderr=True)

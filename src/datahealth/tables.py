@@ -4,6 +4,7 @@ from datahealth import idempotency
 from datahealth.audit import tables as audit_tables
 from datahealth.auth import tables as auth_tables
 from datahealth.exchange import tables as exchange_tables
+from datahealth.operations import tables as operations_tables
 from datahealth.survey import tables as survey_tables
 
-__all__ = ["idempotency", "audit_tables", "auth_tables", "exchange_tables", "survey_tables"]
+__all__ = ["idempotency", "audit_tables", "auth_tables", "exchange_tables", "operations_tables", "survey_tables"]
