@@ -207,7 +207,8 @@ def status_counts(db: Session, survey_id: int | None = None) -> dict[str, int]:
     if survey_id is not None:
         stmt = stmt.where(OutboxMessage.survey_id == survey_id)
     counts = {status.value: 0 for status in MailStatus}
-    counts.update(dict(db.execute(stmt)))
+    for status, count in db.execute(stmt):
+        counts[status] = count
     return counts
 
 
