@@ -7,6 +7,7 @@ audited (``ops.reminder.send``, ``ops.mail.deliver``) with counts only, never ad
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from datahealth.db import transaction
 from datahealth.operations import outbox, reminders
 
 ACTOR = "system:worker"
+log = logging.getLogger(__name__)
 MAX_BATCHES_PER_ROUND = 50
 
 
@@ -95,5 +97,8 @@ def run_forever(
 ) -> None:
     """Run a round every ``interval`` seconds until ``stop`` is set; a failing round is retried next time."""
     while not stop.is_set():
-        on_report(run_once(factory, settings, clock))
+        try:
+            on_report(run_once(factory, settings, clock))
+        except Exception:  # e.g. the database is briefly unavailable: log it, try again next round
+            log.exception("operations worker round failed; retrying in %s s", interval)
         stop.wait(interval)
