@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    smtp_ca_file: str = ""
+    """CA certificates (PEM) that sign the SMTP server's certificate; empty means the system's trust store."""
     mail_from: str = "datahealth-noreply@example.invalid"
     """The From address of every notice, reminder and answer."""
     mail_retry_base_seconds: int = Field(default=60, ge=1)

@@ -52,10 +52,14 @@ class Connection:
             if all(code >= 500 for code in codes):
                 raise PermanentMailError(_describe(codes[0], "recipient refused")) from None
             raise TransientMailError(_describe(codes[0], "recipient deferred")) from None
-        except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPServerDisconnected):
+        except smtplib.SMTPDataError as exc:  # the content was refused: only this message is affected
+            if exc.smtp_code >= 500:
                 raise PermanentMailError(_describe(exc.smtp_code, "message refused")) from None
             raise TransientMailError(_describe(exc.smtp_code, "message deferred")) from None
+        except smtplib.SMTPResponseException as exc:
+            # e.g. 530 "STARTTLS first" on MAIL FROM: the server's policy or our settings, not this message;
+            # keep it queued so that fixing the settings sends everything
+            raise TransientMailError(_describe(exc.smtp_code, "sender refused")) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise TransientMailError(type(exc).__name__) from None
         if refused:
@@ -66,6 +70,11 @@ def _describe(code: int, what: str) -> str:
     return f"SMTP {code} {what}"
 
 
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    """Verifying TLS (certificate and host name), trusting ``smtp_ca_file`` when it is set."""
+    return ssl.create_default_context(cafile=settings.smtp_ca_file or None)
+
+
 @contextmanager
 def connect(settings: Settings) -> Iterator[Connection]:
     """Open, secure and log in to the configured SMTP server; failures are ``TransientMailError``."""
@@ -74,13 +83,13 @@ def connect(settings: Settings) -> Iterator[Connection]:
         smtp: smtplib.SMTP
         if settings.smtp_security == "ssl":
             smtp = smtplib.SMTP_SSL(
-                settings.smtp_host, settings.smtp_port, timeout=timeout, context=ssl.create_default_context()
+                settings.smtp_host, settings.smtp_port, timeout=timeout, context=_tls_context(settings)
             )
         else:
             smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
         smtp.ehlo()
         if settings.smtp_security == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=_tls_context(settings))
             smtp.ehlo()
         if settings.smtp_username:
             smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
