@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 import pytest
 from helpers import ADDRESS_A, ADDRESS_B, mark_submitted, world_with_addresses
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 import factories as f
 from datahealth.audit.tables import AuditEvent
 from datahealth.errors import Conflict, UserError
 from datahealth.operations import extensions, reminders, worker
-from datahealth.operations.tables import Notice, ReminderSent
+from datahealth.operations.tables import Notice, OutboxMessage, ReminderSent
 from datahealth.survey.tables import Survey, SurveyStatus
 
 
@@ -141,3 +142,30 @@ def test_remind_now_filters_and_never_doubles_a_day(session_factory, mail_settin
         with pytest.raises(Conflict) as caught:
             reminders.remind_now(db, survey, base, clock())
         assert caught.value.code == "DH-O109"
+
+
+def test_concurrent_workers_give_each_reminder_once(session_factory, mail_settings, clock):
+    world = world_with_addresses(session_factory)
+    _schedule(session_factory, world.survey_id)
+    clock.moment = f.at(2025, 3, 6)
+    barrier = threading.Barrier(3)
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            worker.run_reminders(session_factory, mail_settings, clock)
+        except OperationalError as exc:  # SQLite: a writer that lost the race gives up this round
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(failures) < 3
+    worker.run_reminders(session_factory, mail_settings, clock)  # a later round finds nothing new
+    with session_factory() as db:
+        assert db.scalar(select(func.count()).select_from(ReminderSent)) == 2
+        assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 2
+        assert db.scalar(select(func.count()).select_from(Notice).where(Notice.kind == "reminder")) == 2
