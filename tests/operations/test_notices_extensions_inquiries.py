@@ -41,8 +41,13 @@ def test_opening_a_survey_notifies_every_target_once(session_factory, mail_setti
         assert (told.notices, told.emails, told.without_address) == (3, 2, 1)
         again = notices.announce_open(db, survey, BASE, clock())  # closed and reopened: nobody told twice
         assert (again.notices, again.emails) == (0, 0)
+        late = f.make_org(db, code="4711111111", name="沖縄テスト病院", prefecture_code=47)
+        late.email = "okinawa@hospital.example"
+        service.target_hospitals_of_active_surveys(db)  # a hospital imported while the survey is open
+        joined = notices.announce_open(db, survey, BASE, clock())
+        assert (joined.notices, joined.emails) == (1, 1)
     worker.deliver(session_factory, mail_settings, clock)
-    assert sorted(m.rcpt_tos[0] for m in smtp.mails) == [ADDRESS_A, ADDRESS_B]
+    assert sorted(m.rcpt_tos[0] for m in smtp.mails) == sorted([ADDRESS_A, ADDRESS_B, "okinawa@hospital.example"])
     mail = next(m for m in smtp.mails if m.rcpt_tos == [ADDRESS_B])
     assert mail.subject == "【調査依頼】令和7年度 試験調査（回答期限：2026年3月6日（金））"
     body = mail.body
