@@ -40,6 +40,7 @@ def timed(label: str, rows: list[tuple[str, str]], fn: Callable[[], object]) -> 
     wall, cpu = time.perf_counter(), time.process_time()
     result = fn()
     rows.append((label, f"{time.perf_counter() - wall:.2f} s wall, {time.process_time() - cpu:.2f} s CPU"))
+    print(*rows[-1], sep=": ", flush=True)  # partial results survive an interrupted run
     return result
 
 

@@ -78,6 +78,8 @@ def test_schedule_reminds_non_submitters_once_each(session_factory, mail_setting
             db.scalars(select(ReminderSent.reminder_key).where(ReminderSent.organisation_id == world.hospital_b))
         )
         assert keys == ["d14:2025-03-07", "d7:2025-03-07"]
+        carried = db.scalars(select(ReminderSent.outbox_id)).all()
+        assert len(carried) == 3 and None not in carried  # each reminder knows the e-mail that carried it
         notices = db.scalar(select(func.count()).select_from(Notice).where(Notice.kind == "reminder"))
         assert notices == 3
         audited = db.scalars(select(AuditEvent).where(AuditEvent.action == "ops.reminder.send")).all()

@@ -56,25 +56,28 @@ def enqueue(
     return message
 
 
-def enqueue_many(db: Session, rows: Sequence[dict[str, object]], now: datetime) -> None:
-    """Queue many e-mails at once (bulk insert); each row has the keyword arguments of ``enqueue``."""
-    if rows:
-        db.execute(
-            insert(OutboxMessage),
-            [
-                {
-                    "status": MailStatus.QUEUED.value,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "last_error": "",
-                    "survey_id": None,
-                    "organisation_id": None,
-                    **row,
-                }
-                for row in rows
-            ],
-        )
+def enqueue_many(db: Session, rows: Sequence[dict[str, object]], now: datetime) -> list[tuple[int, int | None]]:
+    """Queue many e-mails at once (one INSERT); each row has the keyword arguments of ``enqueue``.
+
+    Returns (message id, organisation id) of each queued message.
+    """
+    if not rows:
+        return []
+    values = [
+        {
+            "status": MailStatus.QUEUED.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "last_error": "",
+            "survey_id": None,
+            "organisation_id": None,
+            **row,
+        }
+        for row in rows
+    ]
+    result = db.execute(insert(OutboxMessage).values(values).returning(OutboxMessage.id, OutboxMessage.organisation_id))
+    return [(message_id, org_id) for message_id, org_id in result]
 
 
 def backoff(settings: Settings, attempts: int) -> timedelta:

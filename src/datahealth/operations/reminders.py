@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, delete, insert, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from datahealth.auth.tables import Organisation
@@ -28,6 +29,7 @@ from datahealth.survey.service import definition_of
 from datahealth.survey.tables import Response, ResponseStatus, Survey, SurveyStatus, SurveyTarget
 
 MAX_OFFSET = 60
+_CHUNK = 500
 MAX_OFFSETS = 10
 
 
@@ -92,40 +94,42 @@ class _Candidate:
     days_left: int
 
 
+def _record_new(db: Session, survey_id: int, candidates: list[_Candidate], now: datetime) -> dict[int, int]:
+    """Insert the (survey, hospital, key) rows that do not exist yet; {hospital: reminder id} of those inserted.
+
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING``: the unique constraint decides, so a concurrent worker
+    or "remind now" can never add a second copy (PostgreSQL waits for the other insert, then skips it).
+    """
+    dialect = db.get_bind().dialect.name
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    inserted: dict[int, int] = {}
+    for start in range(0, len(candidates), _CHUNK):
+        rows = [
+            {"survey_id": survey_id, "organisation_id": c.organisation_id, "reminder_key": c.key, "created_at": now}
+            for c in candidates[start : start + _CHUNK]
+        ]
+        stmt = (
+            upsert(ReminderSent)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["survey_id", "organisation_id", "reminder_key"])
+            .returning(ReminderSent.id, ReminderSent.organisation_id)
+        )
+        inserted.update({org_id: reminder_id for reminder_id, org_id in db.execute(stmt)})
+    return inserted
+
+
 def _give(db: Session, survey: Survey, base_url: str, now: datetime, candidates: list[_Candidate]) -> ReminderRun:
     """Record and send each reminder whose (survey, hospital, key) is new; skip the rest."""
     run = ReminderRun()
     if not candidates:
         return run
     defn = definition_of(survey)
-    keys = {c.key for c in candidates}
-    ids = [c.organisation_id for c in candidates]
-    sent: set[tuple[int, str]] = set()
-    for start in range(0, len(ids), 1000):
-        sent.update(
-            (org_id, key)
-            for org_id, key in db.execute(
-                select(ReminderSent.organisation_id, ReminderSent.reminder_key).where(
-                    ReminderSent.survey_id == survey.id,
-                    ReminderSent.reminder_key.in_(keys),
-                    ReminderSent.organisation_id.in_(ids[start : start + 1000]),
-                )
-            )
-        )
+    inserted = _record_new(db, survey.id, candidates, now)
+    run.already = len(candidates) - len(inserted)
     notices: list[dict[str, object]] = []
+    mails: list[dict[str, object]] = []
     for c in candidates:
-        if (c.organisation_id, c.key) in sent:
-            run.already += 1
-            continue
-        try:
-            with db.begin_nested():  # the unique constraint decides, even against a concurrent worker
-                record = ReminderSent(
-                    survey_id=survey.id, organisation_id=c.organisation_id, reminder_key=c.key, created_at=now
-                )
-                db.add(record)
-                db.flush()
-        except IntegrityError:
-            run.already += 1
+        if c.organisation_id not in inserted:
             continue
         text = messages.reminder(defn, c.name, c.deadline, c.days_left, c.status, base_url, survey.id)
         notices.append(
@@ -141,22 +145,27 @@ def _give(db: Session, survey: Survey, base_url: str, now: datetime, candidates:
         )
         run.reminded += 1
         if c.email:
-            message = outbox.enqueue(
-                db,
-                kind="reminder",
-                to_address=c.email,
-                subject=text.subject,
-                body=text.body,
-                now=now,
-                survey_id=survey.id,
-                organisation_id=c.organisation_id,
+            mails.append(
+                {
+                    "kind": "reminder",
+                    "to_address": c.email,
+                    "subject": text.subject,
+                    "body": text.body,
+                    "survey_id": survey.id,
+                    "organisation_id": c.organisation_id,
+                }
             )
-            db.flush()
-            record.outbox_id = message.id
-            run.emails += 1
         else:
             run.without_address += 1
     add_notices(db, notices, now)
+    links: list[dict[str, object]] = []
+    for start in range(0, len(mails), _CHUNK):
+        for outbox_id, org_id in outbox.enqueue_many(db, mails[start : start + _CHUNK], now):
+            if org_id is not None:
+                links.append({"id": inserted[org_id], "outbox_id": outbox_id})
+    if links:
+        db.execute(update(ReminderSent), links)  # bulk update by primary key: which e-mail carried it
+    run.emails = len(mails)
     return run
 
 
