@@ -22,6 +22,7 @@ from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
 from datahealth.errors import DatahealthError
 from datahealth.exchange import cli as exchange_cli
+from datahealth.operations import cli as operations_cli
 from datahealth.reports import cli as report_cli
 from datahealth.survey import io as survey_io
 from datahealth.survey.checks import check_definition
@@ -40,6 +41,7 @@ backup_cli.register(app)
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(study_cli.app, name="study")
 app.add_typer(synth_cli.app, name="synth")
+operations_cli.register(app)
 
 console = Console()
 errors = Console(stderr=True)
@@ -118,6 +120,8 @@ def demo(
     """Create a demo database (FY2024 survey open today, synthetic hospitals) and serve it."""
     from datahealth.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_logins, enrol_demo_two_factor, has_demo, load_demo
     from datahealth.exchange.demo import exchange_demo_logins, load_exchange_demo
+    from datahealth.operations.demo import load_operations_demo
+    from datahealth.operations.demo_services import operations_demo_services
 
     settings = Settings()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -145,6 +149,7 @@ def demo(
             load_demo(db, hospitals=hospitals, seed=seed, today=jst_date(system_clock()), progress=report)
             load_exchange_demo(db, today=jst_date(system_clock()), seed=seed, progress=report)
             enrol_demo_two_factor(db, settings, system_clock())
+            load_operations_demo(db, today=jst_date(system_clock()), now=system_clock())
     engine.dispose()
     table = Table(title="demo logins / デモ用ログイン", show_lines=False)
     table.add_column("role / 役割")
@@ -160,7 +165,8 @@ def demo(
     )
     console.print(f"URL: [bold]{settings.public_url()}/[/bold]")
     if not no_serve:
-        _serve(settings)
+        with operations_demo_services(settings, console) as served:  # local SMTP sink + worker thread
+            _serve(served)
 
 
 # --- survey ----------------------------------------------------------------------------------------

@@ -600,6 +600,44 @@ CATALOGUE: dict[str, Message] = {
         "分析スナップショット {path} が壊れています（{detail}）。--rebuild で作り直してください。",
         "The analytics snapshot {path} is damaged ({detail}); rebuild it with --rebuild.",
     ),
+    # --- survey operations: notices, reminders, extensions, inquiries (O1xx) ---
+    "DH-O101": Message(
+        "{field}：入力が必要です（{maximum} 文字以内）。",
+        "{field}: required, at most {maximum} characters.",
+    ),
+    "DH-O102": Message(
+        "お問い合わせの種類「{value}」は選択できません。「操作・ログイン」または「調査内容」を選択してください。",
+        'Inquiry category "{value}" is not available. Choose "operation / login" or "survey content".',
+    ),
+    "DH-O103": Message(
+        "「{value}」という設問はこの調査にありません。",
+        'The survey has no question "{value}".',
+    ),
+    "DH-O104": Message(
+        "延長後の回答期限（{closes}）は現在の期限（{current}）より後の日付にしてください。",
+        "The extended deadline ({closes}) must be after the current deadline ({current}).",
+    ),
+    "DH-O105": Message(
+        "リマインドの設定が不正です（{field}：「{value}」）。"
+        "日数は 0～{maximum} の半角数字をカンマ区切りで入力してください。",
+        'Invalid reminder setting ({field}: "{value}"). Enter days from 0 to {maximum}, separated by commas.',
+    ),
+    "DH-O106": Message(
+        "医療機関コード「{value}」はこの調査の対象病院にありません。",
+        'No target hospital of this survey has the institution code "{value}".',
+    ),
+    "DH-O107": Message(
+        "このお問い合わせにはまだ回答がないため、FAQ として公開できません。",
+        "This inquiry has not been answered yet, so it cannot be published as a FAQ entry.",
+    ),
+    "DH-O108": Message(
+        "このお問い合わせは既に FAQ として公開されています。",
+        "This inquiry has already been published as a FAQ entry.",
+    ),
+    "DH-O109": Message(
+        "受付中ではない調査にはリマインドを送れません（状態：{status}）。",
+        "Reminders can only be sent for an open survey (status: {status}).",
+    ),
     # --- generic (Gxxx) ---
     "DH-G400": Message(
         "リクエストの内容が不正です（{field}）。",
