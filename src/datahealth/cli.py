@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from datahealth import migrate
+from datahealth.analytics.linked import cli as linked_cli
 from datahealth.audit import cli as audit_cli
 from datahealth.backup import cli as backup_cli
 from datahealth.clock import jst_date, system_clock
@@ -36,6 +37,8 @@ app.add_typer(exchange_cli.app, name="exchange")
 app.add_typer(report_cli.app, name="report")
 backup_cli.register(app)
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(linked_cli.synth_app, name="synth")
+app.add_typer(linked_cli.analyze_app, name="analyze")
 
 console = Console()
 errors = Console(stderr=True)

@@ -166,8 +166,13 @@ def link(
     *,
     progress: Progress | None = None,
     memory_limit: str = "6GB",
+    carry: tuple[str, ...] = (),
 ) -> LinkReport:
-    """Link the raw sources under ``data_dir`` and write the pseudonymous tables (see module docstring)."""
+    """Link the raw sources under ``data_dir`` and write the pseudonymous tables (see module docstring).
+
+    ``carry`` names extra raw columns copied to the outputs; tests carry the synthetic ground truth
+    (``truth_person_id``) to prove every link right. Never carry an identifier.
+    """
     raw = data_dir / "raw"
     if not (raw / "enrolment.parquet").exists():
         raise UserError(Problem("DH-L101", {"field": str(raw / "enrolment.parquet")}))
@@ -261,7 +266,7 @@ def link(
         con.execute(
             f"""
             COPY (
-                SELECT coalesce(i.pid1, i.pid2) AS pid, {body}
+                SELECT coalesce(i.pid1, i.pid2) AS pid, {body}{"".join(", s." + c for c in carry)}
                 FROM {src(table)} s JOIN idmap i USING ({using})
                 WHERE coalesce(i.pid1, i.pid2) IS NOT NULL
             ) TO '{(out / f"{name}.parquet").as_posix()}' (FORMAT parquet, COMPRESSION zstd)

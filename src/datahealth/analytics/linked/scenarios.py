@@ -71,7 +71,7 @@ def _stroke() -> Scenario:
     for offset, row in zip(OFFSETS, _STROKE_ROWS, strict=True):
         for (key, _label), percent in zip(STROKE_SERVICES, row, strict=True):
             shares[key][offset] = percent / 100
-    return Scenario("stroke", STROKE_TITLE, STROKE_SERVICES, shares, "I63", 0.004)
+    return Scenario("stroke", STROKE_TITLE, STROKE_SERVICES, shares, "I63", 0.02)
 
 
 SCENARIOS: dict[str, Scenario] = {"stroke": _stroke()}

@@ -321,6 +321,8 @@ def make_chunk(  # noqa: PLR0915 - one linear recipe reads best in one place
             "birth_date": birth,
             "age_2021": age,
             "name_kana": [f"{a}\u3000{b}" for a, b in zip(fam_kana, giv_kana, strict=True)],
+            "member_symbol": symbol,
+            "member_number": number,
             "enrol_start_ym": ym(START_MONTH + start),
             "enrol_end_ym": ym(START_MONTH + end),
             "index_ym": np.where(in_cohort, ym(START_MONTH + np.maximum(index_month, 0)), 0),
@@ -328,23 +330,30 @@ def make_chunk(  # noqa: PLR0915 - one linear recipe reads best in one place
     )
 
     checkups = _checkups(n, age, sex, insurer_idx, insurers, start, end, rng, member_ids, identity)
+    checkups = checkups.append_column("truth_person_id", pa.array(ids[checkups.column("_person").to_numpy()]))
+    checkups = checkups.drop_columns(["_person"])
     medical = _medical(n, age, insurer_idx, insurers, start, end, in_cohort, index_month, rng, scenario)
     care = _care(n, age, start, end, in_cohort, index_month, rng, scenario)
     med_ids = member_ids(rng.integers(0, 5, n))
     med_identity = identity(rng.integers(0, 5, n))
-    medical_table = _with_identity(medical, {**med_ids, **med_identity})
+    medical_table = _with_identity(medical, {**med_ids, **med_identity}, first_id)
     care_identity = identity(rng.integers(0, 5, n), typo_rate=0.003)
     care_ids = {"care_insurer_no": pa.array(care_insurer.tolist()), "care_number": pa.array(care_no.astype(str))}
-    care_table = _with_identity(care, {**care_ids, **care_identity})
+    care_table = _with_identity(care, {**care_ids, **care_identity}, first_id)
     return Chunk(persons, enrolment, checkups, medical_table, care_table, int(in_cohort.sum()))
 
 
-def _with_identity(rows: dict[str, np.ndarray | pa.Array], ids: dict[str, pa.Array]) -> pa.Table:
-    """Attach per-person identifier strings to rows (``rows['_person']`` is the index in the chunk)."""
+def _with_identity(rows: dict[str, np.ndarray | pa.Array], ids: dict[str, pa.Array], first_id: int) -> pa.Table:
+    """Attach per-person identifier strings to rows (``rows['_person']`` is the index in the chunk).
+
+    ``truth_person_id`` is the synthetic ground truth; linkage never matches on it (tests use it to prove
+    that no row is linked to the wrong person).
+    """
     person = rows.pop("_person")
     assert isinstance(person, np.ndarray)  # noqa: S101 - internal invariant
     indices = pa.array(person.astype(np.int32))
     columns: dict[str, pa.Array] = {name: pa.DictionaryArray.from_arrays(indices, arr) for name, arr in ids.items()}
+    columns["truth_person_id"] = pa.array(person.astype(np.int64) + first_id)
     columns.update({name: value if isinstance(value, pa.Array) else pa.array(value) for name, value in rows.items()})
     return pa.table(columns)
 
@@ -441,6 +450,7 @@ def _checkups(  # noqa: PLR0913
     indices = pa.array(person.astype(np.int32))
     columns = {name: pa.DictionaryArray.from_arrays(indices, arr) for name, arr in ids.items()}
     columns.update({name: col.combine_chunks() for name, col in body.items()})
+    columns["_person"] = pa.array(person)
     return pa.table(columns)
 
 
