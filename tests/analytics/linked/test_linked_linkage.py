@@ -37,7 +37,7 @@ def test_no_false_links(linked_dir: Path) -> None:
             SELECT pid, truth_person_id FROM '{linked_dir}/medical.parquet'
             UNION ALL SELECT pid, truth_person_id FROM '{linked_dir}/care.parquet'
             UNION ALL SELECT pid, truth_person_id FROM '{linked_dir}/checkups.parquet')
-        """
+        """  # noqa: S608 - test data paths
     ).fetchall()
     pids = [p for p, _t in pairs]
     truths = [t for _p, t in pairs]
@@ -48,8 +48,8 @@ def test_no_false_links(linked_dir: Path) -> None:
 
 def test_care_rows_with_typos_are_the_unmatched_ones(synth_dir: Path, linked_dir: Path) -> None:
     con = duckdb.connect()
-    raw = con.execute(f"SELECT count(*) FROM '{synth_dir}/raw/care/*.parquet'").fetchone()
-    linked = con.execute(f"SELECT count(*) FROM '{linked_dir}/care.parquet'").fetchone()
+    raw = con.execute(f"SELECT count(*) FROM '{synth_dir}/raw/care/*.parquet'").fetchone()  # noqa: S608 - test data paths
+    linked = con.execute(f"SELECT count(*) FROM '{linked_dir}/care.parquet'").fetchone()  # noqa: S608 - test data paths
     assert raw is not None and linked is not None
     assert 0 < raw[0] - linked[0] < 0.02 * raw[0]
 
@@ -58,7 +58,7 @@ def test_analysis_tables_hold_no_identifiers(linked_dir: Path) -> None:
     con = duckdb.connect()
     forbidden = {"name_kana", "name_kanji", "member_symbol", "member_number", "birth_date", "care_number"}
     for name in ("persons", "checkups", "medical", "care"):
-        columns = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM '{linked_dir}/{name}.parquet'").fetchall()}
+        columns = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM '{linked_dir}/{name}.parquet'").fetchall()}  # noqa: S608 - test data paths
         assert not columns & forbidden, name
 
 

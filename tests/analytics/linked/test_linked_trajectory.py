@@ -18,7 +18,7 @@ def test_planted_stroke_table_is_recovered(linked_dir: Path, synth_dir: Path) ->
 
     cohort = load_cohort("stroke")
     result = trajectory.run_trajectory(engines.open_tables(linked_dir), cohort)
-    planted = duckdb.execute(f"SELECT count(*) FROM '{synth_dir}/truth/persons.parquet' WHERE index_ym > 0").fetchone()
+    planted = duckdb.execute(f"SELECT count(*) FROM '{synth_dir}/truth/persons.parquet' WHERE index_ym > 0").fetchone()  # noqa: S608 - test data paths
     assert planted is not None
     assert result.size == planted[0] > 300
     scenario = SCENARIOS["stroke"]
