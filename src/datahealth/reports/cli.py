@@ -19,6 +19,7 @@ from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
 from datahealth.errors import DatahealthError, Problem, UserError
 from datahealth.reports import service
+from datahealth.reports.scoring_cli import scoring as scoring_command
 from datahealth.survey.tables import Survey, SurveyStatus
 
 app = typer.Typer(help="Feedback and national reports / フィードバック・全国集計", no_args_is_help=True)
@@ -159,3 +160,6 @@ def national(
         _fail(error)
     finally:
         engine.dispose()
+
+
+app.command("scoring")(scoring_command)  # 健康スコアリングレポート (analytics/linked)

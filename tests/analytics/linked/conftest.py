@@ -33,7 +33,7 @@ def linked_dir(synth_dir: Path, link_report: linkage.LinkReport) -> Path:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
-    session = engines.spark_session()
+    session = engines.spark_session(cores=2, memory="1g", partitions=1)
     yield session
     session.stop()
     engines.spark_session.cache_clear()

@@ -36,7 +36,7 @@ class LinkedTables:
 
 
 @lru_cache(maxsize=1)
-def spark_session(cores: int = 2, memory: str = "2g") -> Any:
+def spark_session(cores: int = 2, memory: str = "2g", partitions: int = 0) -> Any:
     """One local-mode SparkSession per process: loopback only, no UI, few shuffle partitions."""
     try:
         from pyspark.sql import SparkSession
@@ -52,7 +52,7 @@ def spark_session(cores: int = 2, memory: str = "2g") -> Any:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.sql.shuffle.partitions", str(2 * cores))
+            .config("spark.sql.shuffle.partitions", str(partitions or 2 * cores))
             .config("spark.default.parallelism", str(2 * cores))
             .config("spark.driver.memory", memory)
             .config("spark.sql.session.timeZone", "UTC")

@@ -6,8 +6,8 @@ design note "filter to the cohort before counting distinct persons":
 1. index events → first month per person (``min``);
 2. the cohort: persons enrolled from ``index − max(before, washout)`` to ``index + after`` (so the index
    really is the first event in the washout and every month of the window is observed);
-3. each service's events are semi-joined to the cohort *first*, reduced to (service, person, offset)
-   inside the window and made distinct; only then counted per (service, offset).
+3. per source table, the rows matching any service are joined to the (small) cohort *first*, kept inside
+   the window and reduced to one row per (person, month) with a flag per service; only then counted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import ibis
 import pandas as pd
 from ibis.expr.types import BooleanValue, Table
 
-from datahealth.analytics.linked.cohort import Cohort, EventDefinition
+from datahealth.analytics.linked.cohort import Cohort, EventDefinition, ServiceDefinition
 from datahealth.analytics.linked.engines import LinkedTables
 
 
@@ -70,28 +70,46 @@ def cohort_expr(tables: LinkedTables, cohort: Cohort) -> Table:
     return enrolled.select("pid", "index_month")
 
 
-def trajectory_expr(tables: LinkedTables, cohort: Cohort) -> tuple[Table, Table]:
-    """(cohort size, counts per service and offset) as Ibis expressions."""
-    members = cohort_expr(tables, cohort)
-    parts = []
+def trajectory_expr(tables: LinkedTables, cohort: Cohort) -> tuple[Table, list[tuple[list[str], Table]]]:
+    """(cohort size, [(service keys, counts per offset)] per source table) as Ibis expressions.
+
+    Per source table: rows matching any of its services → joined to the cohort → offset window → one row
+    per (person, month) with a 0/1 flag per service (``max``) → summed per offset. One scan and one join
+    per source, however many services.
+    """
+    members = cohort_expr(tables, cohort).cache()
+    by_source: dict[str, list[ServiceDefinition]] = {}
+    keys: dict[str, list[str]] = {}
     for service in cohort.services:
-        used = events(tables, service)
-        near = used.join(members, "pid")
-        offset = (near.month - near.index_month).name("offset")
-        windowed = near.select(service=ibis.literal(service.key), pid=near.pid, offset=offset)
-        windowed = windowed.filter((windowed.offset >= -cohort.before) & (windowed.offset <= cohort.after))
-        parts.append(windowed.distinct())
-    union = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
-    counts = union.group_by(["service", "offset"]).aggregate(persons=ibis._.count())
+        by_source.setdefault(service.source, []).append(service)
+        keys.setdefault(service.source, []).append(service.key)
+    parts: list[tuple[list[str], Table]] = []
+    for source, services in by_source.items():
+        table = tables[source]
+        predicates = [_predicate(table, service) for service in services]
+        relevant = table if any(p is None for p in predicates) else table.filter(ibis.or_(*predicates))
+        near = relevant.join(members, "pid")
+        near = near.mutate(offset=(near.month - near.index_month))
+        near = near.filter((near.offset >= -cohort.before) & (near.offset <= cohort.after))
+        flags = {}
+        for n, service in enumerate(services):
+            predicate = _predicate(near, service)
+            flags[f"s{n}"] = ibis.ifelse(near.pid.notnull() if predicate is None else predicate, 1, 0).max()
+        per_person = near.group_by(["pid", "offset"]).aggregate(**flags)
+        counts = per_person.group_by("offset").aggregate(**{name: per_person[name].sum() for name in flags})
+        parts.append((keys[source], counts.order_by("offset")))
     size = members.aggregate(size=ibis._.count())
-    return size, counts.order_by(["service", "offset"])
+    return size, parts
 
 
 def run_trajectory(tables: LinkedTables, cohort: Cohort) -> Trajectory:
-    size_expr, counts_expr = trajectory_expr(tables, cohort)
+    size_expr, parts = trajectory_expr(tables, cohort)
     size = int(tables.backend.execute(size_expr)["size"].iloc[0])
-    frame: pd.DataFrame = tables.backend.execute(counts_expr)
     counts = {s.key: dict.fromkeys(cohort.offsets, 0) for s in cohort.services}
-    for service, offset, persons in frame.itertuples(index=False):
-        counts[str(service)][int(offset)] = int(persons)
+    for service_keys, expr in parts:
+        frame: pd.DataFrame = tables.backend.execute(expr)
+        for row in frame.itertuples(index=False):
+            offset = int(row[0])
+            for key, value in zip(service_keys, row[1:], strict=True):
+                counts[key][offset] = int(value)
     return Trajectory(cohort, size, counts, tables.engine)
