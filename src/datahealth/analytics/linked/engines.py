@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,16 @@ class LinkedTables:
     engine: Engine
     backend: Any
     tables: dict[str, Table]
+
+    def materialise(self, expr: Table) -> Table:
+        """Compute ``expr`` once and reuse it (a small intermediate such as a cohort).
+
+        DuckDB: a uniquely named temporary table that lives as long as the connection (Ibis's ``cache()``
+        cannot drop its tables on DuckDB 2.0). Spark: ``cache()`` (a persisted DataFrame).
+        """
+        if self.engine == "spark":
+            return expr.cache()
+        return self.backend.create_table(f"tmp_{uuid.uuid4().hex[:16]}", expr, temp=True)
 
     def __getitem__(self, name: str) -> Table:
         if name not in self.tables:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,7 @@ def half_width_kana(text: str) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=100_000)
 def name_variant(family: str, given: str, style: int) -> str:
     """The same kana name as different systems write it (style 0 is the insurer register's)."""
     if style == 0:
@@ -151,6 +153,7 @@ def name_variant(family: str, given: str, style: int) -> str:
 _ERA = (("R", 2019, 5, 1), ("H", 1989, 1, 8), ("S", 1926, 12, 25), ("T", 1912, 7, 30))
 
 
+@lru_cache(maxsize=400_000)
 def date_variant(year: int, month: int, day: int, style: int) -> str:
     if style == 0:
         return f"{year:04d}-{month:02d}-{day:02d}"

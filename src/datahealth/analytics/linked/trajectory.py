@@ -77,7 +77,7 @@ def trajectory_expr(tables: LinkedTables, cohort: Cohort) -> tuple[Table, list[t
     per (person, month) with a 0/1 flag per service (``max``) → summed per offset. One scan and one join
     per source, however many services.
     """
-    members = cohort_expr(tables, cohort).cache()
+    members = tables.materialise(cohort_expr(tables, cohort))  # small, used once per source and for the size
     by_source: dict[str, list[ServiceDefinition]] = {}
     keys: dict[str, list[str]] = {}
     for service in cohort.services:
