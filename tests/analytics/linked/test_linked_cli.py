@@ -33,3 +33,16 @@ def test_trajectory_without_linked_data_fails_clearly(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["analyze", "trajectory", "--data", str(tmp_path)])
     assert result.exit_code == 1
     assert "DH-L104" in result.output
+
+
+def test_report_scoring_all(synth_dir: Path, linked_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "scoring"
+    result = runner.invoke(app, ["report", "scoring", "--data", str(synth_dir), "--all", "--no-pdf", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.glob("scoring_06*.html"))) >= 12
+    result = runner.invoke(
+        app, ["report", "scoring", "--data", str(synth_dir), "--insurer", "99999999", "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "DH-L106" in result.output
