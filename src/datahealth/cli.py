@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from datahealth import migrate, synth_cli
+from datahealth.analytics.linked import cli as linked_cli
 from datahealth.analytics.study import cli as study_cli
 from datahealth.audit import cli as audit_cli
 from datahealth.audit.log import record_cli
@@ -41,6 +42,7 @@ backup_cli.register(app)
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(study_cli.app, name="study")
 app.add_typer(synth_cli.app, name="synth")
+app.add_typer(linked_cli.analyze_app, name="analyze")
 operations_cli.register(app)
 
 console = Console()

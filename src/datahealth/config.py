@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     """How many backup generations to keep (older ones are deleted)."""
     pg_bindir: str = ""
     """Directory holding pg_dump/pg_restore; empty means search the usual places for the server's version."""
+    linkage_key: SecretStr = SecretStr("")
+    """HMAC key of the pseudonymous linkage keys (analytics/linked); empty means one derived from secret_key."""
 
     # --- survey operations: outgoing mail (SMTP) and the worker -------------------------------------
     smtp_host: str = "127.0.0.1"

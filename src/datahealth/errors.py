@@ -655,6 +655,31 @@ CATALOGUE: dict[str, Message] = {
         "システムエラーが発生しました。時間をおいて再度お試しください。",
         "An internal error occurred. Please try again later.",
     ),
+    # --- linked / claims analytics (L1xx) ---
+    "DH-L101": Message(
+        "連結元データがありません：{field}",
+        "The data to link is missing: {field}",
+    ),
+    "DH-L102": Message(
+        "連結用の秘密鍵（DATAHEALTH_LINKAGE_KEY または DATAHEALTH_SECRET_KEY）が設定されていません。",
+        "No linkage key is configured (DATAHEALTH_LINKAGE_KEY or DATAHEALTH_SECRET_KEY).",
+    ),
+    "DH-L103": Message(
+        "コホート定義 {row}：{field} が不正です（{detail}）。",
+        "Cohort definition {row}: {field} is invalid ({detail}).",
+    ),
+    "DH-L104": Message(
+        "分析用データ {field} がありません。先に datahealth analyze link を実行してください。",
+        "The analysis table {field} is missing. Run datahealth analyze link first.",
+    ),
+    "DH-L105": Message(
+        "分析エンジン「{value}」は使えません（{detail}）。",
+        'The analysis engine "{value}" cannot be used ({detail}).',
+    ),
+    "DH-L106": Message(
+        "保険者「{value}」はデータにありません。",
+        'The insurer "{value}" is not in the data.',
+    ),
 }
 
 

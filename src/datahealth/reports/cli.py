@@ -21,6 +21,7 @@ from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
 from datahealth.errors import DatahealthError, Problem, UserError
 from datahealth.reports import service
+from datahealth.reports.scoring_cli import scoring as scoring_command
 from datahealth.survey.tables import Survey, SurveyStatus
 
 app = typer.Typer(help="Feedback and national reports / フィードバック・全国集計", no_args_is_help=True)
@@ -189,3 +190,4 @@ def national(
 
 # ``datahealth report study`` (study analytics) lives in its own module.
 study_cli.register_report(app)
+app.command("scoring")(scoring_command)  # 健康スコアリングレポート (analytics/linked)
