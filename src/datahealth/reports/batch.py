@@ -24,6 +24,7 @@ from typing import Any
 
 from datahealth.analytics.feedback import PeerContext, feedback_report
 from datahealth.errors import Problem, UserError
+from datahealth.reports.fonts import SubsetFont, batch_characters, default_cache, subset_font
 from datahealth.reports.html import renderer
 from datahealth.reports.pdf import html_to_pdf, require_japanese_font
 
@@ -33,6 +34,7 @@ _SAVE_EVERY = 50
 
 _WORKER_CONTEXT: PeerContext | None = None
 _WORKER_LANG = "ja"
+_WORKER_FONT: SubsetFont | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def _render_one(job: tuple[int, str, str]) -> tuple[str, str, int, str]:
     report = feedback_report(_WORKER_CONTEXT, organisation_id)
     assert report is not None  # noqa: S101 - only submitted hospitals are queued
     pages = renderer(_WORKER_LANG)
-    content = html_to_pdf(pages.feedback(report), appendix=pages.feedback_appendix(report))
+    content = html_to_pdf(pages.feedback(report), appendix=pages.feedback_appendix(report), font=_WORKER_FONT)
     path = Path(directory) / file_name(report.hospital.code)
     write_atomic(path, content)
     return report.hospital.code, hashlib.sha256(content).hexdigest(), len(content), key
@@ -106,9 +108,10 @@ def render_all(
     force: bool = False,
     lang: str = "ja",
     progress: Callable[[int, int], None] | None = None,
+    font_cache: Path | None = None,
 ) -> BatchResult:
     """Render the PDF of every submitted hospital of ``context`` into ``directory`` (see module doc)."""
-    global _WORKER_CONTEXT, _WORKER_LANG  # handed to the forked workers, see the module docstring
+    global _WORKER_CONTEXT, _WORKER_LANG, _WORKER_FONT  # handed to the forked workers, see the module docstring
     require_japanese_font()
     started = time.perf_counter()
     directory.mkdir(parents=True, exist_ok=True)
@@ -127,6 +130,9 @@ def render_all(
     total, skipped = len(submitted), len(submitted) - len(jobs)
     report(skipped, total)
     _WORKER_CONTEXT, _WORKER_LANG = context, lang
+    if jobs:  # built (or found in the cache) once, before the workers fork
+        characters = batch_characters(context.data, context.previous)
+        _WORKER_FONT = subset_font(characters, font_cache or default_cache())
     done = 0
     try:
         if workers <= 1 or len(jobs) < 2:
@@ -143,7 +149,7 @@ def render_all(
                     files[code] = {"file": file_name(code), "sha256": digest, "bytes": size, "input": key}
                     _checkpoint(directory, manifest, done, skipped, total, report)
     finally:
-        _WORKER_CONTEXT = None
+        _WORKER_CONTEXT, _WORKER_FONT = None, None
         manifest["stamp"] = stamp
         _save_manifest(directory, manifest)
     return BatchResult(total, done, skipped, time.perf_counter() - started, directory)
