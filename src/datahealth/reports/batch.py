@@ -11,6 +11,7 @@ rest. No database table is involved: the output directory is the state.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -85,6 +86,16 @@ def _save_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     write_atomic(directory / MANIFEST, text.encode("utf-8"))
 
 
+_GC_THRESHOLDS = (50_000, 20, 100)
+"""WeasyPrint makes ~10^5 short-lived objects per PDF: collecting them in large generations saves ~10 % CPU."""
+
+
+def _worker_start() -> None:
+    """In a fresh worker: leave the inherited survey data out of garbage collection, collect less often."""
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
+
+
 def _render_one(job: tuple[int, str, str]) -> tuple[str, str, int, str]:
     """In a worker: render one hospital's PDF into the directory; returns (code, sha256, bytes, input key)."""
     organisation_id, directory, key = job
@@ -134,8 +145,10 @@ def render_all(
         characters = batch_characters(context.data, context.previous)
         _WORKER_FONT = subset_font(characters, font_cache or default_cache())
     done = 0
+    thresholds = gc.get_threshold()
     try:
         if workers <= 1 or len(jobs) < 2:
+            gc.set_threshold(*_GC_THRESHOLDS)
             results = map(_render_one, jobs)
             for code, digest, size, key in results:
                 done += 1
@@ -143,12 +156,13 @@ def render_all(
                 _checkpoint(directory, manifest, done, skipped, total, report)
         else:
             pool_context = multiprocessing.get_context("fork")
-            with pool_context.Pool(processes=workers) as pool:
+            with pool_context.Pool(processes=workers, initializer=_worker_start) as pool:
                 for code, digest, size, key in pool.imap_unordered(_render_one, jobs, chunksize=4):
                     done += 1
                     files[code] = {"file": file_name(code), "sha256": digest, "bytes": size, "input": key}
                     _checkpoint(directory, manifest, done, skipped, total, report)
     finally:
+        gc.set_threshold(*thresholds)
         _WORKER_CONTEXT, _WORKER_FONT = None, None
         manifest["stamp"] = stamp
         _save_manifest(directory, manifest)
