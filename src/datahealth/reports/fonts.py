@@ -39,20 +39,17 @@ FALLBACK = f'"{FAMILY}", "{SOURCE_FAMILY}", sans-serif'
 """The PDF font list: the batch subset first, then the full font, then whatever fontconfig offers."""
 _FORMAT = "datahealth-font-subset/2"
 
-# Whole blocks kept whatever the data says: ASCII, Latin-1 punctuation, general punctuation, arrows,
-# mathematical operators (≥ ≤ ×), CJK symbols and punctuation, hiragana, katakana, full-width forms.
+# Kept whatever the data says: ASCII, Latin-1 punctuation, general punctuation, CJK symbols and
+# punctuation, hiragana, katakana, full-width and half-width forms, and a few arrows, operators and shapes.
 _BLOCKS = (
     (0x20, 0x7E),
     (0xA0, 0xFF),
     (0x2010, 0x205E),
-    (0x2160, 0x216B),
-    (0x2190, 0x21FF),
-    (0x2200, 0x22FF),
-    (0x2460, 0x2473),
-    (0x25A0, 0x25FF),
+    (0x2190, 0x2193),
     (0x3000, 0x30FF),
     (0xFF01, 0xFF9F),
 )
+_SYMBOLS = "≒≠≦≧≤≥∞∴∵√∑±×÷■□▲△▼▽◆◇○◎●★☆※〒"
 
 
 def default_cache() -> Path:
@@ -105,6 +102,7 @@ def batch_characters(data: SurveyData, previous: SurveyData | None, extra: Itera
     chars: set[str] = set()
     for first, last in _BLOCKS:
         chars.update(chr(code) for code in range(first, last + 1))
+    chars.update(_SYMBOLS)
     for path in sorted((TEMPLATES / "reports").glob("*.html")):
         chars.update(path.read_text(encoding="utf-8"))
     for name in ("reports.css", "reports-pdf.css"):
