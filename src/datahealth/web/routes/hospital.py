@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from datahealth import idempotency
+from datahealth.analytics.mapping import scoring_filename
 from datahealth.auth.service import Principal
 from datahealth.auth.tables import Role
 from datahealth.errors import NotFound, UserError
@@ -40,7 +41,8 @@ def home(request: Request) -> Response:
         rows = service.surveys_for(db, principal)
         moment = now(request)
         items = [(survey, response, service.phase(survey, moment)) for survey, response in rows]
-    return render(request, "hospital/home.html", items=items)
+    with_feedback = {survey.id for survey, _response in rows if scoring_filename(survey.survey_key) is not None}
+    return render(request, "hospital/home.html", items=items, with_feedback=with_feedback)
 
 
 @router.get("/surveys/{survey_id}", response_class=HTMLResponse)
