@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from datahealth.analytics.dataset import load_survey_data
 from datahealth.analytics.feedback import PeerContext
 from datahealth.analytics.history import load_previous
 from datahealth.auth.tables import Organisation
+from datahealth.reports import fonts as fonts_module
 from datahealth.reports.batch import file_name, render_all
 from datahealth.reports.fonts import SubsetFont, batch_characters, subset_font
 from datahealth.reports.pdf import html_to_pdf
@@ -88,3 +91,18 @@ def test_characters_missing_from_the_subset_fall_back_to_noto(tmp_path: Path, fo
     assert abs(ink(rare) - ink(tofu)) > 0.02
     assert abs(ink(rare) - ink(other)) > 0.005 or rare.size != other.size
     assert glyphs(RARE, None, tmp_path).size == rare.size  # same shapes as with the full font alone
+
+
+def test_cache_keeps_only_recent_faces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_build(source: Path, index: int, characters: str, target: Path) -> None:
+        target.write_text(characters)  # the pruning is under test, not fontTools
+        os.utime(target, ns=(next(clock), next(clock)))
+
+    clock = itertools.count(10**18, 10**9)
+    monkeypatch.setattr(fonts_module, "_build", fake_build)
+    made = [subset_font(f"病院{c}", tmp_path) for c in "一二三四五"]
+    assert len({face.regular for face in made}) == 5  # different characters, different faces
+    left = sorted(p.name for p in tmp_path.glob("*.otf"))
+    assert len(left) == 8  # the four newest pairs
+    assert made[-1].regular.name in left and made[-1].bold.name in left
+    assert made[0].regular.name not in left

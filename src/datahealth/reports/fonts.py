@@ -38,6 +38,8 @@ SOURCE_FAMILY = "Noto Sans CJK JP"
 FALLBACK = f'"{FAMILY}", "{SOURCE_FAMILY}", sans-serif'
 """The PDF font list: the batch subset first, then the full font, then whatever fontconfig offers."""
 _FORMAT = "datahealth-font-subset/2"
+_KEEP = 8
+"""Faces kept in the cache (four batches' regular and bold)."""
 
 # Kept whatever the data says: ASCII, Latin-1 punctuation, general punctuation, CJK symbols and
 # punctuation, hiragana, katakana, full-width and half-width forms, and a few arrows, operators and shapes.
@@ -145,10 +147,21 @@ def subset_font(characters: str, cache_dir: Path) -> SubsetFont:
     digest = key.hexdigest()[:24]
     cache_dir.mkdir(parents=True, exist_ok=True)
     files = {style: cache_dir / f"{FAMILY.replace(' ', '')}-{style}-{digest}.otf" for style in sources}
+    built = False
     for style, target in files.items():
         if not target.exists():
             _build(*sources[style], characters, target)
+            built = True
+    if built:
+        _prune(cache_dir, keep=set(files.values()))
     return SubsetFont(files["Regular"], files["Bold"], len(characters))
+
+
+def _prune(cache_dir: Path, keep: set[Path], kept: int = _KEEP) -> None:
+    """Delete all but the ``kept`` most recently made faces (each data change makes a new pair)."""
+    faces = sorted(cache_dir.glob(f"{FAMILY.replace(' ', '')}-*.otf"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [p for p in faces if p not in keep][max(kept - len(keep), 0) :]:
+        old.unlink(missing_ok=True)
 
 
 def _build(source: Path, index: int, characters: str, target: Path) -> None:
