@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +56,15 @@ _SYMBOLS = "≒≠≦≧≤≥∞∴∵√∑±×÷■□▲△▼▽◆◇○�
 
 
 def default_cache() -> Path:
-    """``$XDG_CACHE_HOME/datahealth/fonts`` (``~/.cache/...``): shared by batches, keyed by content."""
+    """``$XDG_CACHE_HOME/datahealth/fonts`` (``~/.cache/...``), shared by batches and keyed by content;
+    the system's temporary directory when that cannot be created (a service account without a home)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "datahealth" / "fonts"
+    path = Path(base) / "datahealth" / "fonts"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        path = Path(tempfile.gettempdir()) / f"datahealth-fonts-{os.getuid()}"
+    return path
 
 
 @dataclass(frozen=True)
