@@ -15,6 +15,7 @@ import argparse
 import os
 import random
 import resource
+import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--out", default="", help="keep the PDFs here (default: a temporary directory)")
+    parser.add_argument("--report-every", type=int, default=500, help="print a progress line every N PDFs (stderr)")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = [("load average at start", " ".join(f"{v:.1f}" for v in os.getloadavg()))]
     with tempfile.TemporaryDirectory() as directory:
@@ -118,8 +120,20 @@ def main() -> None:
             )
             context = _with_data(context, trimmed)
         out = Path(args.out) if args.out else Path(directory) / "pdf"
-        cpu_before = _cpu()
-        result = render_all(context, out, stamp=stamp, version=survey.version, workers=args.workers)
+        cpu_before, wall_before = _cpu(), time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            if done and (done % args.report_every == 0 or done == total):
+                cpu = _cpu() + _live_children_cpu() - cpu_before
+                wall = time.perf_counter() - wall_before
+                load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+                print(
+                    f"{done}/{total} PDFs: wall {wall:.0f} s, CPU {cpu:.0f} s ({cpu / done:.3f} s/PDF), load {load}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        result = render_all(context, out, stamp=stamp, version=survey.version, workers=args.workers, progress=progress)
         cpu_each = (_cpu() - cpu_before) / max(result.rendered, 1)
         rows.append(
             (
@@ -164,6 +178,19 @@ def _cpu() -> float:
     """CPU seconds of this process and of its finished children (the worker processes)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _live_children_cpu() -> float:
+    """CPU seconds of this process's running children (the pool's workers), from /proc (Linux)."""
+    tick, total, me = os.sysconf("SC_CLK_TCK"), 0.0, os.getpid()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:  # fields: state, ppid, ..., utime (12), stime (13)
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def _unsubmitted(record):  # type: ignore[no-untyped-def]

@@ -28,6 +28,10 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 
 
+PDF_SUMMARY_FIGURE = 400
+"""Width in CSS px of the summary's chart figure in the PDF (reports-pdf.css: 300pt)."""
+
+
 def text_getter(lang: str) -> Callable[[Text | None], str]:
     def tx(text: Text | None) -> str:
         return "" if text is None else text.get(lang)
@@ -91,7 +95,12 @@ def feedback_charts(report: FeedbackReport, lang: str, *, pdf: bool = False) -> 
             }
         )
     if pdf:  # the PDF leaves the tile grid to the web page (it is the same for every hospital of a prefecture)
-        return {"radar": radar, "critical": critical_chart, "bands": bands, "map": None}
+        return {
+            "radar": charts.text_as_html(radar, max_width=PDF_SUMMARY_FIGURE),
+            "critical": charts.text_as_html(critical_chart),
+            "bands": bands,
+            "map": None,
+        }
     names = [short_prefecture(ja if lang == "ja" else en) for ja, en in PREFECTURES]
     map_desc = "; ".join(
         f"{prefecture_name(code, lang)}: {'—' if v is None else f'{v:.0f}%'}"

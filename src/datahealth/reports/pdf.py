@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from datahealth.errors import Problem, UserError
+from datahealth.reports.fonts import SubsetFont
 from datahealth.reports.html import css
 
 FONT_FAMILY = "Noto Sans CJK JP"
@@ -36,30 +37,33 @@ def require_japanese_font() -> None:
         raise UserError(Problem("DH-R301", {"detail": detail}))
 
 
-@lru_cache(maxsize=1)
-def _resources() -> tuple[Any, list[Any]]:
+@lru_cache(maxsize=4)
+def _resources(font_css: str = "") -> tuple[Any, list[Any]]:
+    """One font configuration and the parsed stylesheets, per process and font (see ``fonts``)."""
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
     fonts = FontConfiguration()
-    sheets = [CSS(string=text, font_config=fonts) for text in css(*STYLESHEETS)]
+    sheets = [CSS(string=text, font_config=fonts) for text in [*css(*STYLESHEETS), font_css] if text]
     return fonts, sheets
 
 
-def html_to_pdf(html: str, appendix: str | None = None) -> bytes:
+def html_to_pdf(html: str, appendix: str | None = None, font: SubsetFont | None = None) -> bytes:
     """A PDF of ``html`` (A4, the report stylesheets, Japanese font embedded), then ``appendix``'s pages.
 
     The appendix is the part every hospital's report shares: it is laid out once per process and its
-    pages are appended to each document, which saves the batch a third of its work.
+    pages are appended to each document, which saves the batch a third of its work. ``font`` is a
+    batch's subset of the Japanese font (``reports.fonts``), used first with the full font behind it.
     """
     require_japanese_font()
     from weasyprint import HTML
 
-    fonts, sheets = _resources()
+    font_css = font.css() if font is not None else ""
+    fonts, sheets = _resources(font_css)
     document = HTML(string=html, base_url=None).render(stylesheets=sheets, font_config=fonts)
     pages = list(document.pages)
     if appendix is not None:
-        pages += _laid_out(appendix).pages
+        pages += _laid_out(appendix, font_css).pages
     pdf: bytes = document.copy(pages).write_pdf()
     return pdf
 
@@ -67,15 +71,15 @@ def html_to_pdf(html: str, appendix: str | None = None) -> bytes:
 _APPENDICES: dict[str, Any] = {}
 
 
-def _laid_out(html: str) -> Any:
+def _laid_out(html: str, font_css: str = "") -> Any:
     """The laid-out document of an appendix, kept per process (a survey has one per language)."""
     from weasyprint import HTML
 
-    key = hashlib.sha256(html.encode("utf-8")).hexdigest()
+    key = hashlib.sha256((font_css + "\0" + html).encode("utf-8")).hexdigest()
     document = _APPENDICES.get(key)
     if document is None:
         if len(_APPENDICES) > 8:
             _APPENDICES.clear()
-        fonts, sheets = _resources()
+        fonts, sheets = _resources(font_css)
         document = _APPENDICES[key] = HTML(string=html, base_url=None).render(stylesheets=sheets, font_config=fonts)
     return document

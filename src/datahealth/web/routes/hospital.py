@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from datahealth import idempotency
+from datahealth.analytics.mapping import scoring_filename
 from datahealth.auth.service import Principal
 from datahealth.auth.tables import Role
 from datahealth.errors import NotFound, UserError
@@ -50,7 +51,16 @@ def home(request: Request) -> Response:
         deadlines = {survey.id: effective_closes_on(db, survey, principal.organisation_id) for survey, _ in rows}
         board = notices.board(db, principal.organisation_id, limit=5)
         unread = notices.unread_count(db, principal.organisation_id)
-    return render(request, "hospital/home.html", items=items, deadlines=deadlines, notices=board, unread=unread)
+    with_feedback = {survey.id for survey, _response in rows if scoring_filename(survey.survey_key) is not None}
+    return render(
+        request,
+        "hospital/home.html",
+        items=items,
+        deadlines=deadlines,
+        notices=board,
+        unread=unread,
+        with_feedback=with_feedback,
+    )
 
 
 @router.get("/surveys/{survey_id}", response_class=HTMLResponse)
