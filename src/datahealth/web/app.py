@@ -21,6 +21,7 @@ from datahealth.institutions import bed_band, founder_type_label, prefecture_nam
 from datahealth.startup_checks import check_database, check_settings
 from datahealth.web import routes
 from datahealth.web.context import AppState, StageRedirect, app_state, audit_event, current_principal, render
+from datahealth.web.methods import allowed_methods
 from datahealth.web.security import BodySizeLimit, security_headers
 
 WEB_DIR = Path(__file__).parent
@@ -109,6 +110,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         error: DatahealthError = NotFound() if exc.status_code == 404 else UserError(Problem("DH-G500"))
         error_status = exc.status_code
+        headers = dict(exc.headers or {})
+        if error_status == 405:  # every method the path answers to, not only those of the first matching route
+            allowed = allowed_methods(app.openapi()["paths"], request.url.path) or [headers.get("Allow", "")]
+            headers["Allow"] = ", ".join(allowed)
+            error = UserError(Problem("DH-G405", {"method": request.method[:20], "allowed": ", ".join(allowed)}))
         if _wants_json(request):
             return JSONResponse(
                 {
@@ -119,10 +125,10 @@ def _install_error_handlers(app: FastAPI) -> None:
                     }
                 },
                 status_code=error_status,
-                headers=exc.headers,
+                headers=headers,
             )
         response = render(request, "error.html", status_code=error_status, error=error)
-        response.headers.update(exc.headers or {})
+        response.headers.update(headers)
         return response
 
     @app.exception_handler(RequestValidationError)
