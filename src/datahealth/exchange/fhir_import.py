@@ -114,6 +114,9 @@ def _read_line(reader: _Reader, number: int, raw: str) -> None:
     except ValueError as error:
         reader.issue(number, "DH-F101", rule=f"JSON: {error}")
         return
+    except RecursionError:
+        reader.issue(number, "DH-F101", rule="JSON: 入れ子が深すぎます / nested too deeply")
+        return
     kind = resource.get("resourceType") if isinstance(resource, dict) else None
     if kind not in MODELS:
         shown = kind if isinstance(kind, str) else "?"
