@@ -25,6 +25,7 @@ from datahealth.config import Settings
 from datahealth.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fuzz"))
+from api_checks import no_hidden_internal_error, remember  # noqa: E402
 from api_world import ApiWorld, build_api_world  # noqa: E402
 
 MAX_EXAMPLES = int(os.environ.get("DATAHEALTH_FUZZ_EXAMPLES", "25"))
@@ -32,7 +33,9 @@ MAX_EXAMPLES = int(os.environ.get("DATAHEALTH_FUZZ_EXAMPLES", "25"))
 
 @pytest.fixture
 def world(session_factory: sessionmaker[Session]) -> ApiWorld:
-    return build_api_world(session_factory)
+    built = build_api_world(session_factory)
+    remember(participant_id=built.participant_id, batch_id=built.batch_id)
+    return built
 
 
 @pytest.fixture
@@ -58,7 +61,9 @@ def _token(settings: Settings, world: ApiWorld) -> str:
     max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(hypothesis.HealthCheck), derandomize=True
 )
 def test_api_answers_as_documented(case: schemathesis.Case, settings: Settings, world: ApiWorld) -> None:
-    case.call_and_validate(headers={"Authorization": f"Bearer {_token(settings, world)}"})
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {_token(settings, world)}"}, additional_checks=[no_hidden_internal_error]
+    )
 
 
 # --- regressions found by schemathesis -------------------------------------------------------------------
