@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
 from datahealth.config import Settings
+from datahealth.exchange import service
 from datahealth.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fuzz"))
@@ -101,3 +102,22 @@ def test_fhir_export_documents_its_errors(fuzzed_app: FastAPI) -> None:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_hidden_internal_error_check_fails_on_a_batch_that_crashed(
+    api: TestClient, world: ApiWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ingest turns any exception into a 201 "rejected" batch with a DH-G500 issue; the fuzz check must see it."""
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(service, "_process", crash)
+    files = [("files", ("weight.csv", b"consortium_id\nDEMO1\n", "text/csv"))]
+    response = api.post("/api/v1/exchange/batches", headers=_bearer(world.consortium_token), files=files)
+    assert response.status_code == 201 and response.json()["status"] == "rejected"
+    with pytest.raises(AssertionError, match="DH-G500"):
+        no_hidden_internal_error(None, schemathesis.Response.from_any(response), None)
+    monkeypatch.undo()
+    fine = api.get("/api/v1/exchange/batches", headers=_bearer(world.consortium_token))
+    assert no_hidden_internal_error(None, schemathesis.Response.from_any(fine), None) is True
