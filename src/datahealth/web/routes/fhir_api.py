@@ -85,6 +85,7 @@ def _types(value: str | None) -> frozenset[str]:
         **COMMON_ERRORS,
     },
     tags=["exchange"],
+    openapi_extra={"security": [{"ExchangeToken": []}]},  # or a logged-in session (cookie) of a reader
 )
 def fhir_export(
     request: Request,
