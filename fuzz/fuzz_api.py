@@ -101,7 +101,8 @@ def main() -> int:
 
 
 def _schemathesis(port: int, who: str, token: str, ids: str, args: argparse.Namespace) -> int:
-    args.report_dir.mkdir(parents=True, exist_ok=True)
+    report_dir = args.report_dir.resolve()
+    report_dir.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "schemathesis.cli", "run", f"http://127.0.0.1:{port}/openapi.json",
         "--include-path-regex", "^/api/",
@@ -115,7 +116,7 @@ def _schemathesis(port: int, who: str, token: str, ids: str, args: argparse.Name
         "--request-timeout", "60",
         "--suppress-health-check", "all",
         "--report", "junit,ndjson",
-        "--report-dir", str(args.report_dir / who),
+        "--report-dir", str(report_dir / who),
     ]  # fmt: skip
     if args.max_time:
         command += ["--max-time", str(args.max_time)]
@@ -127,7 +128,8 @@ def _schemathesis(port: int, who: str, token: str, ids: str, args: argparse.Name
     }
     print(f"== schemathesis as {who} (token not shown)", flush=True)  # noqa: T201
     started = time.monotonic()
-    done = subprocess.run(command, env=env, check=False)  # noqa: S603 - our own argv, loopback only
+    # cwd: schemathesis keeps its cache (.schemathesis/) in the working directory; keep it with the reports
+    done = subprocess.run(command, env=env, cwd=report_dir, check=False)  # noqa: S603 - our own argv, loopback only
     print(f"== {who}: exit {done.returncode} after {time.monotonic() - started:.0f} s", flush=True)  # noqa: T201
     return done.returncode
 
