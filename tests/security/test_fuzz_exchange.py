@@ -7,6 +7,8 @@ files (exchange.synth) with byte-level damage, and arbitrary bytes. Long runs: a
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fuzzing import EXAMPLE_SECONDS, FUZZ, harness, mutated
 from hypothesis import given
@@ -75,3 +77,27 @@ def test_the_contract_check_itself_fails_on_an_escaping_exception(monkeypatch: p
     monkeypatch.setattr(harness, "check", broken_check)
     with pytest.raises(harness.ContractBroken):
         harness.run_csv("activity.csv", CSV_SEEDS["activity.csv"])
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("status",), {"x": 1}),
+        (("status",), ["final"]),
+        (("resourceType",), ["Observation"]),
+        (("code", "coding", 0, "code"), {"a": 1}),  # the item coding; the LOINC coding still says what it is
+        (("valueQuantity", "code"), ["kg"]),
+    ],
+)
+def test_objects_and_arrays_where_fhir_wants_a_code_are_issues(path: tuple[str | int, ...], value: object) -> None:
+    """Found by atheris (fuzz_fhir_ndjson): ``{"status": {…}}`` made ``status in {…}`` raise TypeError (unhashable)."""
+    observation = json.loads(NDJSON_SEEDS[0].split(b"\n")[0])
+    target = observation
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    batch = read_fhir_ndjson(json.dumps(observation).encode() + b"\n", "hostile.ndjson")
+    assert {issue.locator for issue in batch.issues} <= {"line 1"}
+    assert {issue.code for issue in batch.issues} <= {"DH-F101", "DH-F102"}
+    assert batch.issues or path[0] == "code"
+    harness.run_ndjson(json.dumps(observation).encode())
