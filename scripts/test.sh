@@ -44,5 +44,7 @@ echo "== ruff"
 ruff check src tests benchmarks
 echo "== mypy --strict"
 mypy src
+echo "== bandit"
+bandit -c pyproject.toml -r src -q
 echo "== pytest (SQLite and PostgreSQL)"
 python3 -m pytest -n 2 --dist loadfile "$@"

@@ -38,11 +38,11 @@ from datahealth.survey.model import Answers, Question, QuestionType, SurveyDefin
 from datahealth.survey.service import create_survey, set_status, target_all_hospitals
 from datahealth.survey.tables import Response, ResponseEvent, ResponseStatus, Survey, SurveyStatus
 
-DEMO_TOTP_SECRET = "DEMOTOTPDEMOTOTPDEMOTOTPDEMOTOTP"  # noqa: S105 - documented, synthetic demo accounts only
+DEMO_TOTP_SECRET = "DEMOTOTPDEMOTOTPDEMOTOTPDEMOTOTP"  # noqa: S105 - documented, synthetic demo accounts only  # nosec B105
 """Administrators and consortium operators must log in with two factors; the demo's accounts of those
 roles share this published TOTP secret so that a person trying the demo can add it to an authenticator
 app (``datahealth demo`` prints it). Never used outside the demo database."""
-DEMO_PASSWORD = "demo-password-2025"  # noqa: S105 - the documented password of the synthetic demo accounts
+DEMO_PASSWORD = "demo-password-2025"  # noqa: S105 - the documented password of the synthetic demo accounts  # nosec B105
 ADMIN_LOGIN = "admin"
 SURVEY_ID = "cyber-fy2024"
 SUBMITTED_SHARE = 0.55
@@ -422,7 +422,7 @@ def generate_hospitals(n: int, seed: int) -> list[dict[str, Any]]:
     Codes are 2-digit prefecture + ``1`` (医科) + 7 digits (never ``99999xx``, kept for the fixed
     demo accounts); names are unique.
     """
-    rng = random.Random(seed)  # noqa: S311 - synthetic demo data, not security
+    rng = random.Random(seed)  # noqa: S311 - synthetic demo data, not security  # nosec B311
     founders, founder_weights = zip(*_FOUNDERS, strict=True)
     prefectures = range(1, len(PREFECTURES) + 1)
     codes: set[str] = set()
@@ -665,7 +665,7 @@ def load_demo(
     if db.scalar(select(func.count()).select_from(Organisation)) or db.scalar(select(func.count()).select_from(Survey)):
         raise Conflict.of("DH-G409")
     report = progress or (lambda _stage, _done, _total: None)
-    rng = random.Random(seed)  # noqa: S311 - synthetic demo data, not security
+    rng = random.Random(seed)  # noqa: S311 - synthetic demo data, not security  # nosec B311
     # Demo only: argon2 costs ~50 ms per hash, so 8,000 hashes would take minutes. Every demo account
     # shares this one hash of the documented demo password; real accounts are activated one by one.
     password_hash = hash_password(DEMO_PASSWORD)

@@ -97,9 +97,9 @@ def load_previous_year(
 ) -> Survey:
     """Register the closed previous survey and the demo hospitals' answers to it. Only flushes."""
     report = progress or (lambda _stage, _done, _total: None)
-    rng = random.Random(seed + 2023)  # noqa: S311 - synthetic demo data, not security
+    rng = random.Random(seed + 2023)  # noqa: S311 - synthetic demo data, not security  # nosec B311
     defn = load_bundled(PREVIOUS_SURVEY_ID)
-    assert defn.period is not None  # noqa: S101 - the bundled definition has its period
+    assert defn.period is not None  # noqa: S101 - the bundled definition has its period  # nosec B101
     survey = create_survey(db, defn)
     set_status(db, survey, SurveyStatus.OPEN)  # makes every hospital a target
     set_status(db, survey, SurveyStatus.CLOSED)

@@ -655,6 +655,10 @@ CATALOGUE: dict[str, Message] = {
         "システムエラーが発生しました。時間をおいて再度お試しください。",
         "An internal error occurred. Please try again later.",
     ),
+    "DH-G405": Message(
+        "このURLでは {method} は使えません（使えるメソッド：{allowed}）。",
+        "{method} is not allowed here (allowed: {allowed}).",
+    ),
     # --- linked / claims analytics (L1xx) ---
     "DH-L101": Message(
         "連結元データがありません：{field}",

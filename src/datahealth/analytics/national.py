@@ -169,12 +169,12 @@ def _followup(data: SurveyData, submitted: list[HospitalRecord]) -> list[FollowU
     chosen = [r for r in submitted if r.score is not None and r.score.risk_tier in order]
 
     def key(record: HospitalRecord) -> tuple[int, int, int, str]:
-        assert record.score is not None and record.score.risk_tier is not None  # noqa: S101 - filtered above
+        assert record.score is not None and record.score.risk_tier is not None  # noqa: S101 - filtered above  # nosec B101
         return (order[record.score.risk_tier], -len(record.score.critical_gaps), -(record.bed_count or 0), record.code)
 
     result = []
     for record in sorted(chosen, key=key):
-        assert record.score is not None and record.score.risk_tier is not None  # noqa: S101 - filtered above
+        assert record.score is not None and record.score.risk_tier is not None  # noqa: S101 - filtered above  # nosec B101
         tier = scoring.risk.tiers[order[record.score.risk_tier]]
         name = scoring.respondent_question
         respondent = (record.answers or {}).get(name, "") if name else ""

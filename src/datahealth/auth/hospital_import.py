@@ -405,7 +405,7 @@ def import_hospitals(
                 "display_name": row.name,
                 "role": Role.HOSPITAL.value,
                 "organisation_id": org_ids[row.code],
-                "password_hash": None,
+                "password_hash": None,  # no password until the account is activated  # nosec B105
                 "activation_code_hash": activation_digest(code),
             }
         )

@@ -11,7 +11,7 @@ import glob
 import os
 import re
 import shutil
-import subprocess  # noqa: S404  (pg_dump/pg_restore are run with argument lists, never a shell)
+import subprocess  # noqa: S404  (pg_dump/pg_restore are run with argument lists, never a shell)  # nosec B404
 import tempfile
 import time
 from collections.abc import Iterator
@@ -155,7 +155,7 @@ def _major(version: str) -> int:
 
 
 def tool_version(path: Path) -> str:
-    completed = subprocess.run(  # noqa: S603  (a fixed argument list; path found by find_tool)
+    completed = subprocess.run(  # noqa: S603  (a fixed argument list; path found by find_tool)  # nosec B603
         [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False
     )
     match = re.search(r"\d+(?:\.\d+)+|\d+", completed.stdout)
@@ -205,7 +205,7 @@ def find_tool(name: str, minimum: int, bindir: str | Path | None) -> Tool:
 def run_tool(tool: Tool, arguments: list[str], env: dict[str, str], secrets: list[str]) -> None:
     """Run a client tool; on failure raise ``DH-B105`` with the tail of its stderr (secrets removed)."""
     with tempfile.TemporaryFile() as stderr:
-        completed = subprocess.run(  # noqa: S603  (argument list built here; no shell, no user text)
+        completed = subprocess.run(  # noqa: S603  (argument list built here; no shell, no user text)  # nosec B603
             [str(tool.path), *arguments], env=env, stdout=subprocess.DEVNULL, stderr=stderr, check=False
         )
         if completed.returncode != 0:
@@ -244,7 +244,7 @@ def dump(engine: Engine, server: Server, target: Path, bindir: str | Path | None
             env = libpq_env(server.url)
             arguments = ["--format=custom", "--no-password", f"--snapshot={snapshot_id}", f"--file={target}"]
             with tempfile.TemporaryFile() as stderr:
-                process = subprocess.Popen(  # noqa: S603  (argument list built here; no shell, no user text)
+                process = subprocess.Popen(  # noqa: S603  (argument list built here; no shell, no user text)  # nosec B603
                     [str(tool.path), *arguments], env=env, stdout=subprocess.DEVNULL, stderr=stderr
                 )
                 try:

@@ -127,7 +127,7 @@ def _device_conditions(record: RecordType) -> list[Field]:
 
 def _needs_on_device(field: Field) -> pl.Expr:
     """On the device list: does a device of this entry need ``field`` (its ▲ condition holds)?"""
-    assert field.condition is not None  # noqa: S101 - callers pass conditional fields only
+    assert field.condition is not None  # noqa: S101 - callers pass conditional fields only  # nosec B101
     if field.condition.device_measures:
         return pl.col("measured_items").str.contains(f"(?:^| ){field.name}(?: |$)").fill_null(False)
     return pl.col("device_category_code").is_in(list(field.condition.device_category)).fill_null(False)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -114,8 +114,11 @@ def _read_line(reader: _Reader, number: int, raw: str) -> None:
     except ValueError as error:
         reader.issue(number, "DH-F101", rule=f"JSON: {error}")
         return
+    except RecursionError:
+        reader.issue(number, "DH-F101", rule="JSON: 入れ子が深すぎます / nested too deeply")
+        return
     kind = resource.get("resourceType") if isinstance(resource, dict) else None
-    if kind not in MODELS:
+    if not isinstance(kind, str) or kind not in MODELS:  # an object or array there is unhashable
         shown = kind if isinstance(kind, str) else "?"
         reader.issue(number, "DH-F101", value=shown, rule="resourceType: Observation / Patient / Device")
         return
@@ -163,6 +166,11 @@ def _items(value: object, path: str) -> list[Json]:
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise Unreadable("DH-F101", rule=f"{path}: array of objects")
     return value
+
+
+def _one_of(value: object, known: Collection[str]) -> bool:
+    """``value in known`` for any parsed JSON value (an object or array there is unhashable: not one of them)."""
+    return isinstance(value, str) and value in known
 
 
 def _text(value: object, path: str) -> str | None:
@@ -213,7 +221,7 @@ def _observation(reader: _Reader, resource: Json) -> tuple[str, dict[str, str | 
     if resource.get("modifierExtension"):
         raise Unreadable("DH-F101", rule="modifierExtension: 解釈できない修飾拡張 / not understood")
     status = resource.get("status")
-    if status not in USABLE_STATUS:
+    if not _one_of(status, USABLE_STATUS):
         raise Unreadable("DH-F101", value=str(status), rule="status: final / amended / corrected")
     entry = _kind(resource)
     record = spec.record_type(entry.record_type)
@@ -243,7 +251,7 @@ def _observation(reader: _Reader, resource: Json) -> tuple[str, dict[str, str | 
 def _kind(resource: Json) -> fm.ObservationMap:
     codings = _items(_obj(resource.get("code"), "code").get("coding"), "code.coding")
     for coding in codings:
-        if coding.get("system") == fm.ITEM_SYSTEM and coding.get("code") in fm.BY_ITEM:
+        if coding.get("system") == fm.ITEM_SYSTEM and _one_of(coding.get("code"), fm.BY_ITEM):
             return fm.BY_ITEM[coding["code"]]
     for coding in codings:
         if coding.get("system") != fm.LOINC:
@@ -391,7 +399,7 @@ def _value(measure: fm.Measure, given: object) -> str | None:
     if value is None:
         return None
     units = {measure.unit.code} | ({measure.daily[1].code} if measure.daily else set())
-    if quantity.get("system") not in (None, fm.UCUM) or quantity.get("code") not in units:
+    if quantity.get("system") not in (None, fm.UCUM) or not _one_of(quantity.get("code"), units):
         raise Unreadable(
             "DH-F101",
             field_name=measure.field,

@@ -26,7 +26,7 @@ transaction, and never commits.
 """
 
 # ruff: noqa: S608 - the SQL here is built only from the specification's physical names and this module's
-# constants (never from sent values, which are bound or copied as data)
+# constants (never from sent values, which are bound or copied as data); bandit's B608 is marked per statement
 from __future__ import annotations
 
 import io
@@ -198,7 +198,7 @@ def _load(db: Session, dialect: Dialect, table: str, frame: pl.DataFrame) -> Non
     try:
         placeholders = ", ".join("?" for _ in frame.columns)
         for chunk in _slices(frame):
-            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", chunk.rows())
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", chunk.rows())  # nosec B608
     finally:
         cursor.close()
 
@@ -244,7 +244,7 @@ def _match(record: RecordType, stored: str, staged: str) -> str:
 
 def _class_counts(db: Session, stage: str, *, with_flags: bool) -> dict[str, tuple[int, int]]:
     flagged = "SUM(CASE WHEN flags <> '' THEN 1 ELSE 0 END)" if with_flags else "0"
-    rows = db.execute(text(f"SELECT _class, COUNT(*), {flagged} FROM {stage} GROUP BY _class"))
+    rows = db.execute(text(f"SELECT _class, COUNT(*), {flagged} FROM {stage} GROUP BY _class"))  # nosec B608
     return {cls: (int(count), int(flags or 0)) for cls, count, flags in rows}
 
 
@@ -276,7 +276,7 @@ def _store_records(
     # 1. classify every staged row against the stored one with the same identity (one join)
     db.execute(
         text(
-            f"UPDATE {stage} AS s SET _target = t.id, _stored_update = t.update_time, _class = CASE "
+            f"UPDATE {stage} AS s SET _target = t.id, _stored_update = t.update_time, _class = CASE "  # nosec B608
             f"WHEN s.update_time > t.update_time THEN '{REPLACED}' "
             f"WHEN s.update_time < t.update_time THEN '{STALE}' "
             f"WHEN {content} THEN '{UNCHANGED}' ELSE '{CONFLICT}' END "
@@ -299,7 +299,7 @@ def _store_records(
         payload = _payload_sql(dialect.name, record, columns, "t")
         db.execute(
             _typed(
-                f"INSERT INTO {history} (record_type, record_id, consortium_id, participant_id, payload, batch_id, "
+                f"INSERT INTO {history} (record_type, record_id, consortium_id, participant_id, payload, batch_id, "  # nosec B608
                 f"replaced_by, replaced_at) SELECT '{record.name}', t.id, t.consortium_id, t.participant_id, "
                 f"{payload}, t.batch_id, :batch, :now FROM {target} AS t JOIN {stage} AS s ON t.id = s._target "
                 f"WHERE s._class = '{REPLACED}'",
@@ -311,7 +311,7 @@ def _store_records(
         assignments = ", ".join(f"{name} = s.{name}" for name in names)
         db.execute(
             _typed(
-                f"UPDATE {target} AS t SET {assignments}, flags = s.flags, batch_id = :batch, stored_at = :now "
+                f"UPDATE {target} AS t SET {assignments}, flags = s.flags, batch_id = :batch, stored_at = :now "  # nosec B608
                 f"FROM {stage} AS s WHERE t.id = s._target AND s._class = '{REPLACED}'",
                 batch_id,
                 stamp,
@@ -319,7 +319,7 @@ def _store_records(
         )
     if counts.stored:
         # 4. load the new records in the order they were sent (a bulk load is faster than INSERT … SELECT)
-        new_rows = db.scalars(text(f"SELECT _n FROM {stage} WHERE _class = '{NEW}' ORDER BY _n")).all()
+        new_rows = db.scalars(text(f"SELECT _n FROM {stage} WHERE _class = '{NEW}' ORDER BY _n")).all()  # nosec B608
         _insert_new(db, dialect, record, frame[[int(n) for n in new_rows]], batch_id, stamp)
     db.execute(text(f"DROP TABLE {stage}"))
     return counts, issues
@@ -333,7 +333,7 @@ def _any_stored(db: Session, dialect: Dialect, record: RecordType, frame: pl.Dat
     answers it: no stored record of a participant between the earliest and the latest time sent
     means no row can be a resend.
     """
-    assert record.identity[:3] == ("consortium_id", "participant_id", "observation_time")  # noqa: S101 - spec shape
+    assert record.identity[:3] == ("consortium_id", "participant_id", "observation_time")  # noqa: S101 - spec shape  # SQL from spec names only (see the top)  # nosec B101
     probe = STAGE_PREFIX + "probe"
     ranges = frame.group_by("consortium_id", "participant_id").agg(
         _driver_time(pl.col("observation_time").min(), dialect.name).alias("first_time"),
@@ -351,7 +351,7 @@ def _any_stored(db: Session, dialect: Dialect, record: RecordType, frame: pl.Dat
     target = table_for(record.name).name
     found = db.scalar(
         text(
-            f"SELECT 1 FROM {probe} AS p WHERE EXISTS (SELECT 1 FROM {target} AS t WHERE t.consortium_id = "
+            f"SELECT 1 FROM {probe} AS p WHERE EXISTS (SELECT 1 FROM {target} AS t WHERE t.consortium_id = "  # nosec B608
             "p.consortium_id AND t.participant_id = p.participant_id AND t.observation_time >= p.first_time AND "
             "t.observation_time <= p.last_time) LIMIT 1"
         )
@@ -381,7 +381,7 @@ def _resend_issues(db: Session, record: RecordType, stage: str, frame: pl.DataFr
     """DH-X201 (stale) and DH-X202 (conflict) for the rows whose stored record was kept."""
     rows = db.execute(
         text(
-            f"SELECT _n, _class, _stored_update FROM {stage} WHERE _class IN ('{STALE}', '{CONFLICT}') ORDER BY _n"
+            f"SELECT _n, _class, _stored_update FROM {stage} WHERE _class IN ('{STALE}', '{CONFLICT}') ORDER BY _n"  # nosec B608
         ).columns(_n=Integer(), _class=String(), _stored_update=DateTime())
     ).all()
     positions = [int(row[0]) for row in rows]
@@ -445,7 +445,7 @@ def _store_registry(
     content = " AND ".join(_same(dialect.name, f"s.{name}", f"t.{name}") for name in names)
     db.execute(
         text(
-            f"UPDATE {stage} AS s SET _target = t.id, _class = CASE WHEN {content} THEN '{UNCHANGED}' "
+            f"UPDATE {stage} AS s SET _target = t.id, _class = CASE WHEN {content} THEN '{UNCHANGED}' "  # nosec B608
             f"ELSE '{REPLACED}' END FROM {target} AS t WHERE {_match(record, 't', 's')}"
         )
     )
@@ -459,7 +459,7 @@ def _store_registry(
         assignments = ", ".join(f"{name} = s.{name}" for name in names)
         db.execute(
             _typed(
-                f"UPDATE {target} AS t SET {assignments}, updated_at = :now FROM {stage} AS s "
+                f"UPDATE {target} AS t SET {assignments}, updated_at = :now FROM {stage} AS s "  # nosec B608
                 f"WHERE t.id = s._target AND s._class = '{REPLACED}'",
                 stamp=stamp,
             )
@@ -468,7 +468,7 @@ def _store_registry(
         listed = ", ".join(names)
         db.execute(
             _typed(
-                f"INSERT INTO {target} ({listed}, updated_at) SELECT {listed}, :now FROM {stage} "
+                f"INSERT INTO {target} ({listed}, updated_at) SELECT {listed}, :now FROM {stage} "  # nosec B608
                 f"WHERE _class = '{NEW}' ORDER BY _n",
                 stamp=stamp,
             )

@@ -21,7 +21,7 @@ from datahealth.auth.passwords import token_digest
 from datahealth.errors import NotAuthenticated, NotFound, Problem, UserError
 from datahealth.exchange.tables import ApiToken
 
-TOKEN_PREFIX = "dhx_"  # noqa: S105  (a public marker that tells tokens apart, not a secret)
+TOKEN_PREFIX = "dhx_"  # noqa: S105  (a public marker that tells tokens apart, not a secret)  # nosec B105
 PREFIX_LENGTH = 12
 """Characters kept in clear (``dhx_`` + 8): enough to recognise a token, far too few to guess it."""
 ALL_CONSORTIA = "*"

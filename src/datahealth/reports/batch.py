@@ -99,9 +99,9 @@ def _worker_start() -> None:
 def _render_one(job: tuple[int, str, str]) -> tuple[str, str, int, str]:
     """In a worker: render one hospital's PDF into the directory; returns (code, sha256, bytes, input key)."""
     organisation_id, directory, key = job
-    assert _WORKER_CONTEXT is not None  # noqa: S101 - set before the pool forks
+    assert _WORKER_CONTEXT is not None  # noqa: S101 - set before the pool forks  # nosec B101
     report = feedback_report(_WORKER_CONTEXT, organisation_id)
-    assert report is not None  # noqa: S101 - only submitted hospitals are queued
+    assert report is not None  # noqa: S101 - only submitted hospitals are queued  # nosec B101
     pages = renderer(_WORKER_LANG)
     content = html_to_pdf(pages.feedback(report), appendix=pages.feedback_appendix(report), font=_WORKER_FONT)
     path = Path(directory) / file_name(report.hospital.code)

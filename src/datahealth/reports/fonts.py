@@ -24,7 +24,7 @@ import io
 import json
 import os
 import shutil
-import subprocess
+import subprocess  # fc-match with an argument list, never a shell  # nosec B404
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -89,7 +89,7 @@ def source_face(style: str) -> tuple[Path, int]:
     fc_match = shutil.which("fc-match")
     found = ""
     if fc_match is not None:
-        found = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        found = subprocess.run(  # noqa: S603 - fixed arguments, no shell  # nosec B603
             [fc_match, "-f", "%{family}\n%{file}\n%{index}\n", f"{SOURCE_FAMILY}:style={style}"],
             capture_output=True,
             text=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
+import subprocess  # nosec B404
 from functools import lru_cache
 from typing import Any
 
@@ -29,7 +29,7 @@ def require_japanese_font() -> None:
     fc_list = shutil.which("fc-list")
     found = ""
     if fc_list is not None:
-        found = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        found = subprocess.run(  # noqa: S603 - fixed arguments, no shell  # nosec B603
             [fc_list, f":family={FONT_FAMILY}", "family"], capture_output=True, text=True, check=False, timeout=30
         ).stdout
     if FONT_FAMILY not in found:

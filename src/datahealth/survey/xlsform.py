@@ -505,17 +505,22 @@ def _open_workbook(data: bytes) -> dict[str, list[tuple[Any, ...]]]:
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a damaged file
-        raise DefinitionError(
-            Problem("DH-D101", {"detail": f"有効な .xlsx ではありません (not a valid .xlsx workbook: {exc})"})
-        ) from exc
+        raise _damaged(exc) from exc
+    sheets = {}
     try:
-        sheets = {}
         for sheet in workbook.worksheets:
             sheet.reset_dimensions()  # some tools store wrong dimensions; read the cells that are there
             sheets[sheet.title.strip().lower()] = list(sheet.iter_rows(values_only=True))
-        return sheets
+    except Exception as exc:  # noqa: BLE001 - read-only mode reads sheets lazily: damage shows up here too
+        raise _damaged(exc) from exc
     finally:
         workbook.close()
+    return sheets
+
+
+def _damaged(exc: Exception) -> DefinitionError:
+    detail = f"有効な .xlsx ではありません (not a valid .xlsx workbook: {type(exc).__name__}: {str(exc)[:200]})"
+    return DefinitionError(Problem("DH-D101", {"detail": detail}))
 
 
 def _read_choices(sheet: _Sheet, problems: _Problems) -> dict[str, list[Choice]]:

@@ -29,6 +29,7 @@ from datahealth.web.context import (
     current_principal,
     render,
 )
+from datahealth.web.methods import allowed_methods
 from datahealth.web.security import BodySizeLimit, security_headers
 from datahealth.web.tenancy import object_ids_in_range
 
@@ -132,6 +133,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         error: DatahealthError = NotFound() if exc.status_code == 404 else UserError(Problem("DH-G500"))
         error_status = exc.status_code
+        headers = dict(exc.headers or {})
+        if error_status == 405:  # every method the path answers to, not only those of the first matching route
+            allowed = allowed_methods(app.openapi()["paths"], request.url.path) or [headers.get("Allow", "")]
+            headers["Allow"] = ", ".join(allowed)
+            error = UserError(Problem("DH-G405", {"method": request.method[:20], "allowed": ", ".join(allowed)}))
         if _wants_json(request):
             return JSONResponse(
                 {
@@ -142,10 +148,10 @@ def _install_error_handlers(app: FastAPI) -> None:
                     }
                 },
                 status_code=error_status,
-                headers=exc.headers,
+                headers=headers,
             )
         response = render(request, "error.html", status_code=error_status, error=error)
-        response.headers.update(exc.headers or {})
+        response.headers.update(headers)
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -128,7 +128,7 @@ def _hash_identities(
     select = ", ".join(columns)
     writer: pq.ParquetWriter | None = None
     try:
-        for batch in _batches(con, f"SELECT DISTINCT {select} FROM {source_sql}"):  # noqa: S608 - fixed names
+        for batch in _batches(con, f"SELECT DISTINCT {select} FROM {source_sql}"):  # noqa: S608 - fixed names  # nosec B608
             values = [batch.column(c).to_pylist() for c in columns]
             k1s: list[str | None] = []
             k2s: list[str | None] = []
@@ -210,7 +210,7 @@ def link(
             WHERE k.k1 IS NOT NULL
         )
         SELECT row_number() OVER (ORDER BY k1) - 1 AS pid, * FROM (SELECT DISTINCT ON (k1) * FROM r ORDER BY k1)
-        """  # noqa: S608 - paths and names are ours
+        """  # noqa: S608 - paths and names are ours  # nosec B608
     )
     con.execute("CREATE TABLE by_k2 AS SELECT k2, min(pid) AS pid, count(*) AS n FROM register GROUP BY k2")
     members = int(con.execute("SELECT count(*) FROM register").fetchone()[0])  # type: ignore[index]
@@ -224,7 +224,7 @@ def link(
                    birth_date AS _birth_raw
             FROM register
         ) TO '{(work / "persons_raw.parquet").as_posix()}' (FORMAT parquet)
-        """  # noqa: S608
+        """  # noqa: S608  # nosec B608
     )
     _write_persons(con, work / "persons_raw.parquet", out / "persons.parquet")
 
@@ -248,7 +248,7 @@ def link(
             FROM read_parquet('{keys_path.as_posix()}') k
             LEFT JOIN register r ON r.k1 = k.k1
             LEFT JOIN by_k2 b ON b.k2 = k.k2
-            """  # noqa: S608
+            """  # noqa: S608  # nosec B608
         )
         con.execute(
             f"""
@@ -259,7 +259,7 @@ def link(
                    count(*) FILTER (WHERE pid1 IS NULL AND pid2 IS NULL AND n2 > 1) AS ambiguous,
                    count(*) FILTER (WHERE invalid) AS invalid
             FROM {src(table)} JOIN idmap USING ({using})
-            """  # noqa: S608
+            """  # noqa: S608  # nosec B608
         )
         rows, by1, by2, ambiguous, invalid = con.execute("SELECT * FROM counts").fetchone()  # type: ignore[misc]
         reports.append(SourceLink(name, rows, by1, by2, rows - by1 - by2 - ambiguous - invalid, ambiguous, invalid))
@@ -270,7 +270,7 @@ def link(
                 FROM {src(table)} s JOIN idmap i USING ({using})
                 WHERE coalesce(i.pid1, i.pid2) IS NOT NULL
             ) TO '{(out / f"{name}.parquet").as_posix()}' (FORMAT parquet, COMPRESSION zstd)
-            """  # noqa: S608
+            """  # noqa: S608  # nosec B608
         )
     con.close()
     _clean(work)
@@ -283,7 +283,7 @@ def _write_persons(con: duckdb.DuckDBPyConnection, source: Path, target: Path) -
     """Replace the raw birth date by the birth month (生年月, as the NDB keeps it)."""
     writer: pq.ParquetWriter | None = None
     try:
-        for batch in _batches(con, f"SELECT * FROM read_parquet('{source.as_posix()}')"):  # noqa: S608
+        for batch in _batches(con, f"SELECT * FROM read_parquet('{source.as_posix()}')"):  # noqa: S608  # nosec B608
             births = [_birth(str(v)) for v in batch.column("_birth_raw").to_pylist()]
             birth_ym = pa.array([int(b[:4]) * 100 + int(b[5:7]) for b in births], pa.int32())
             cols = {c: batch.column(c) for c in batch.schema.names if c not in ("_birth_raw", "insurer_no")}

@@ -353,7 +353,7 @@ def _with_identity(rows: dict[str, np.ndarray | pa.Array], ids: dict[str, pa.Arr
     that no row is linked to the wrong person).
     """
     person = rows.pop("_person")
-    assert isinstance(person, np.ndarray)  # noqa: S101 - internal invariant
+    assert isinstance(person, np.ndarray)  # noqa: S101 - internal invariant  # nosec B101
     indices = pa.array(person.astype(np.int32))
     columns: dict[str, pa.Array] = {name: pa.DictionaryArray.from_arrays(indices, arr) for name, arr in ids.items()}
     columns["truth_person_id"] = pa.array(person.astype(np.int64) + first_id)

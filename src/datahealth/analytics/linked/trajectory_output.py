@@ -60,7 +60,7 @@ def to_csv(trajectory: Trajectory, *, published: bool = True) -> str:
 def to_xlsx(trajectory: Trajectory, *, published: bool = True) -> bytes:
     book = Workbook()
     sheet = book.active
-    assert sheet is not None  # noqa: S101 - a new workbook has one sheet
+    assert sheet is not None  # noqa: S101 - a new workbook has one sheet  # nosec B101
     sheet.title = "trajectory"
     sheet.append([trajectory.cohort.title or trajectory.cohort.name])
     sheet.append([cohort_label(trajectory, published=published)])
@@ -121,7 +121,7 @@ def chart(trajectory: Trajectory, *, published: bool = True, width: int = 760, h
         body.append(_text(left + plot_w + 38, ly + 4, service.label))
     title = trajectory.cohort.title or trajectory.cohort.name
     desc = f"Share of the cohort using each service in months {offsets[0]} to {offsets[-1]} around the index event"
-    return Markup(  # noqa: S704 - every text inserted is escaped
+    return Markup(  # noqa: S704 - every text inserted is escaped  # nosec B704
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart trajectory" role="img" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" font-family="{FONT}">'
         f"<title>{escape(title)}</title><desc>{escape(desc)}</desc>{''.join(body)}</svg>"

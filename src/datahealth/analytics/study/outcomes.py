@@ -58,7 +58,7 @@ def participants_with_strata(
     field = definition.strata.field
     joined = query(
         con,
-        f"SELECT a.consortium_id, a.participant_id, a.arm, p.{field} AS stratum_code "  # noqa: S608 - field is a Literal
+        f"SELECT a.consortium_id, a.participant_id, a.arm, p.{field} AS stratum_code "  # noqa: S608 - field is a Literal  # nosec B608
         "FROM _allocation a LEFT JOIN participant p USING (consortium_id, participant_id)",
     )
     mapping = {code: group.code for group in definition.strata.groups for code in group.codes}

@@ -233,14 +233,14 @@ def connect(directory: Path, *, threads: int | None = None) -> duckdb.DuckDBPyCo
             continue
         source = f"read_parquet({_sql_list(files)})"
         if int(manifest["replaced"].get(record_type, 0)) == 0:
-            con.execute(f"CREATE VIEW {record_type} AS SELECT * EXCLUDE (_seq) FROM {source}")  # noqa: S608 - fixed names, quoted paths
+            con.execute(f"CREATE VIEW {record_type} AS SELECT * EXCLUDE (_seq) FROM {source}")  # noqa: S608 - fixed names, quoted paths  # nosec B608
         else:
             latest = "QUALIFY row_number() OVER (PARTITION BY id ORDER BY _seq DESC) = 1"
-            con.execute(f"CREATE VIEW {record_type} AS SELECT * EXCLUDE (_seq) FROM {source} {latest}")  # noqa: S608
+            con.execute(f"CREATE VIEW {record_type} AS SELECT * EXCLUDE (_seq) FROM {source} {latest}")  # noqa: S608  # nosec B608
     for name, schema in REGISTRY_COLUMNS.items():
         path = directory / "registry" / f"{name}.parquet"
         if path.exists():
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_list([path])})")  # noqa: S608
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_list([path])})")  # noqa: S608  # nosec B608
         else:
             _empty_view(con, name, schema)
     return con
@@ -253,14 +253,14 @@ def _sql_list(paths: Sequence[Path]) -> str:
 def _empty_view(con: duckdb.DuckDBPyConnection, name: str, schema: dict[str, Any]) -> None:
     empty = pl.DataFrame(schema=schema).to_arrow()
     con.register(f"_{name}_empty", empty)
-    con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_empty")  # noqa: S608 - fixed names
+    con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_empty")  # noqa: S608 - fixed names  # nosec B608
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] | None = None) -> pl.DataFrame:
     """A DuckDB query's result as a polars frame (via Arrow, no Python rows)."""
     relation: Any = con.sql(sql, params=list(params) if params is not None else None)
     frame = pl.from_arrow(relation.to_arrow_table())
-    assert isinstance(frame, pl.DataFrame)  # noqa: S101 - a table converts to a frame
+    assert isinstance(frame, pl.DataFrame)  # noqa: S101 - a table converts to a frame  # nosec B101
     return frame
 
 
@@ -273,5 +273,5 @@ def connect_frames(frames: dict[str, pl.DataFrame]) -> duckdb.DuckDBPyConnection
             _empty_view(con, name, schema)
         else:
             con.register(f"_{name}_frame", frame.to_arrow())
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_frame")  # noqa: S608 - fixed names
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}_frame")  # noqa: S608 - fixed names  # nosec B608
     return con

@@ -27,10 +27,13 @@ from datahealth.exchange.fhir_export import export_resources
 from datahealth.exchange.fhir_map import MEDIA_TYPE
 from datahealth.exchange.tokens import ALL_CONSORTIA, authenticate
 from datahealth.web.context import app_state, audit_event, audit_token_event, current_principal
+from datahealth.web.routes.exchange_api import COMMON_ERRORS
 
 router = APIRouter()
 
 RESOURCE_TYPES = ("Patient", "Device", "Observation")
+TYPE_LIST = r"^ *(?:(?:Patient|Device|Observation) *(?:, *(?:Patient|Device|Observation) *)*)?$"
+"""``_type``: resource types, comma-separated (empty: all); the schema says so, ``_types`` enforces it."""
 CHUNK_BYTES = 64 * 1024
 READERS_OF_ALL = (Role.ADMIN, Role.RESEARCHER)
 
@@ -68,7 +71,7 @@ def _scope(request: Request, consortium: str | None) -> str | None:
 
 
 def _types(value: str | None) -> frozenset[str]:
-    if not value:
+    if not value or not value.strip():
         return frozenset(RESOURCE_TYPES)
     wanted = frozenset(part.strip() for part in value.split(",") if part.strip())
     if not wanted or not wanted <= set(RESOURCE_TYPES):
@@ -79,14 +82,20 @@ def _types(value: str | None) -> frozenset[str]:
 @router.get(
     "/api/v1/exchange/fhir/$export",
     response_class=StreamingResponse,
-    responses={200: {"content": {MEDIA_TYPE: {}}, "description": "FHIR R4 NDJSON / FHIR R4 NDJSON"}},
+    responses={
+        200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "FHIR R4 NDJSON"},
+        **COMMON_ERRORS,
+    },
     tags=["exchange"],
+    openapi_extra={"security": [{"ExchangeToken": []}]},  # or a logged-in session (cookie) of a reader
 )
 def fhir_export(
     request: Request,
     participant: Annotated[str | None, Query(max_length=20, description="参加者ID / participant ID")] = None,
     consortium: Annotated[str | None, Query(max_length=10, description="コンソーシアムID / consortium ID")] = None,
-    resource_types: Annotated[str | None, Query(alias="_type", description="Patient,Device,Observation")] = None,
+    resource_types: Annotated[
+        str | None, Query(alias="_type", pattern=TYPE_LIST, description="Patient,Device,Observation (comma-separated)")
+    ] = None,
 ) -> StreamingResponse:
     """Export stored data as FHIR R4 NDJSON (Patient, Device, Observation) / 保存データを FHIR で出力."""
     scope = _scope(request, consortium)
