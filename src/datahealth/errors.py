@@ -13,6 +13,7 @@
      ├── NotAuthenticated (401)
      ├── Forbidden (403)              CSRF failure and similar
      ├── TooManyRequests (429)        login throttling
+     ├── ServiceUnavailable (503)     the database cannot be reached; retry later (Retry-After)
      └── NotFound (404)               also what another tenant's object looks like
 
 Every user-facing message has a stable code (``DH-S101``) and a template in Japanese and English
@@ -560,6 +561,12 @@ CATALOGUE: dict[str, Message] = {
         "システムエラーが発生しました。時間をおいて再度お試しください。",
         "An internal error occurred. Please try again later.",
     ),
+    # --- availability (G5xx, reliability) ---
+    "DH-G503": Message(
+        "データベースに一時的に接続できません。この操作は保存されていません。"
+        "{retry_after} 秒ほどおいて再度お試しください。",
+        "The database is temporarily unavailable. Nothing was saved. Please try again in about {retry_after} seconds.",
+    ),
 }
 
 
@@ -671,6 +678,13 @@ class Forbidden(DatahealthError):
 class TooManyRequests(DatahealthError):
     status = 429
     default_code = "DH-A111"
+
+
+class ServiceUnavailable(DatahealthError):
+    """The database cannot be reached (stopped, restarting, overloaded); nothing of the request was written."""
+
+    status = 503
+    default_code = "DH-G503"
 
 
 class NotFound(DatahealthError):

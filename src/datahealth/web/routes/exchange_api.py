@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from datahealth.audit import log as audit
 from datahealth.errors import (
     Forbidden,
     NotAuthenticated,
@@ -276,12 +277,27 @@ async def _uploads(request: Request, body: bytes) -> list[Upload]:
     raise UnsupportedMediaType(Problem("DH-X303", {"value": media or "(none)"}))
 
 
-def _run_ingest(state: AppState, sender: Sender, uploads: list[Upload], strict: bool, key: str | None) -> IngestResult:
+def _run_ingest(
+    state: AppState, sender: Sender, uploads: list[Upload], strict: bool, key: str | None, address: str
+) -> IngestResult:
     with state.db() as db:
         try:
-            return ingest(db, sender, uploads, channel="api", strict=strict, idempotency_key=key, now=state.clock())
+            result = ingest(db, sender, uploads, channel="api", strict=strict, idempotency_key=key, now=state.clock())
         except UserError as error:
             raise _with_http_status(error) from None
+        # In the batch's own transaction: a committed batch always has its event, and an event its batch.
+        audit.record(
+            db,
+            actor=sender.label,
+            role="api",
+            action="exchange.batch.receive",
+            object_type="batch",
+            object_id=result.duplicate_of or result.batch_id,
+            address=address,
+            detail={"status": result.status, "duplicate": result.duplicate_of is not None, "channel": "api"},
+            now=state.clock(),
+        )
+        return result
 
 
 def _with_http_status(error: UserError) -> UserError:
@@ -400,7 +416,8 @@ async def post_batch(
     body = await _read_body(request, state.settings.max_upload_bytes)
     uploads = await _uploads(request, body)
     sender = Sender(caller.consortium_id, f"token:{caller.token_id}")
-    result = await run_in_threadpool(_run_ingest, state, sender, uploads, strict, idempotency_key)
+    address = request.client.host if request.client else ""
+    result = await run_in_threadpool(_run_ingest, state, sender, uploads, strict, idempotency_key, address)
     return JSONResponse(_result_body(result), status_code=200 if result.duplicate_of else 201)
 
 

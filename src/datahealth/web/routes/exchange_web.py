@@ -22,7 +22,15 @@ from datahealth.errors import NotFound, PayloadTooLarge, Problem, UnsupportedMed
 from datahealth.exchange import access, consortia, quality, spec, tokens
 from datahealth.exchange.consortia import ExchangeScope
 from datahealth.exchange.service import Sender, Upload, ingest, issues_csv
-from datahealth.web.context import app_state, redirect, render, require_admin, require_principal, verify_csrf
+from datahealth.web.context import (
+    app_state,
+    audit_event,
+    redirect,
+    render,
+    require_admin,
+    require_principal,
+    verify_csrf,
+)
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -187,6 +195,15 @@ async def upload(request: Request) -> Response:
         def run() -> str:
             with state.db() as db:
                 result = ingest(db, sender, uploads, channel="web", strict=strict, now=state.clock())
+                audit_event(
+                    request,
+                    db,
+                    "exchange.batch.receive",
+                    principal=principal,
+                    object_type="batch",
+                    object_id=result.duplicate_of or result.batch_id,
+                    detail={"status": result.status, "duplicate": result.duplicate_of is not None, "channel": "web"},
+                )
                 return result.duplicate_of or result.batch_id
 
         batch_id = await run_in_threadpool(run)

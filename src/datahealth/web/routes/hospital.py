@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from datahealth import idempotency
 from datahealth.auth.service import Principal
 from datahealth.auth.tables import Role
+from datahealth.db import lock_for_update
 from datahealth.errors import NotFound, UserError
 from datahealth.survey import service
 from datahealth.survey.answers import draft_problems, relevant_names
@@ -125,10 +126,15 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
         shown = shown_names(form, defn, section)
         moment = state.clock()
         key = idempotency.valid_key(request.headers.get("idempotency-key"))
-        if key is None or idempotency.claim(db, "survey.save", principal.actor, key, moment):
+        applied = key is None or idempotency.claim(db, "survey.save", principal.actor, key, moment)
+        lock_for_update(db, response)  # merge into the latest answers (another tab may have saved meanwhile)
+        if applied:
             problems = service.save_draft(db, principal, survey, response, form_values(form, defn), shown, moment)
         else:  # a retry of a save already applied: never let it overwrite what came after
             problems = draft_problems(defn, service.stored_answers(response))
+        detail: dict[str, object] = {"section": section_name, "questions": len(shown)}
+        if key is not None:  # ties the event to its idempotency record (the crash test matches them)
+            detail.update(idempotency_key=key, applied=applied)
         audit_event(
             request,
             db,
@@ -136,7 +142,7 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
             principal=principal,
             object_type="response",
             object_id=response.id,
-            detail={"section": section_name, "questions": len(shown)},
+            detail=detail,
         )
         answers = service.stored_answers(response)
         relevant = relevant_names(defn, answers)
