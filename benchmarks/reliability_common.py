@@ -415,6 +415,8 @@ class AckedSave:
     key: str
     section: str
     latency: float
+    at: float = 0.0
+    """``time.monotonic()`` when acknowledged."""
 
 
 @dataclass
@@ -608,7 +610,7 @@ class HospitalClient:
         )
         if response.status_code == 200:
             latency = time.perf_counter() - began
-            self.ledger.saves.append(AckedSave(login.login_id, keys[-1], section, latency))
+            self.ledger.saves.append(AckedSave(login.login_id, keys[-1], section, latency, time.monotonic()))
             self.ledger.save_latencies.append(latency)
             self.ledger.model[login.login_id] = {**model, **values}
             done.add(section)
@@ -645,7 +647,15 @@ class ConsortiumClient:
     """A consortium's system sending its JSON messages, one batch each, with an Idempotency-Key."""
 
     def __init__(
-        self, server_url: str, feed: ConsortiumFeed, ledger: Ledger, gate: Gate, rng: random.Random, *, resend: float
+        self,
+        server_url: str,
+        feed: ConsortiumFeed,
+        ledger: Ledger,
+        gate: Gate,
+        rng: random.Random,
+        *,
+        resend: float,
+        pause: float = 0.0,
     ) -> None:
         self.url = server_url + "/api/v1/exchange/batches"
         self.feed = feed
@@ -653,6 +663,7 @@ class ConsortiumClient:
         self.gate = gate
         self.rng = rng
         self.resend = resend
+        self.pause = pause
         self.sent: list[AckedBatch] = []
 
     def _headers(self, key: str) -> dict[str, str]:
@@ -672,6 +683,8 @@ class ConsortiumClient:
                     await self._resend(client, self.rng.choice(self.sent))
             finally:
                 await self.gate.leave()
+            if self.pause:
+                await asyncio.sleep(self.pause)
 
     async def _send(self, client: httpx.AsyncClient, number: int, body: bytes) -> None:
         key = f"{self.feed.code}-{number}-{uuid.uuid4().hex[:8]}"

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from datahealth import idempotency
 from datahealth.auth.service import Principal
 from datahealth.auth.tables import Role
 from datahealth.db import lock_for_update
-from datahealth.errors import NotFound, UserError
+from datahealth.errors import NotFound, Problem, UserError
 from datahealth.survey import service
 from datahealth.survey.answers import draft_problems, relevant_names
+from datahealth.survey.model import Answers, SurveyDefinition
 from datahealth.survey.tables import ResponseStatus, Survey, SurveyStatus
 from datahealth.web.context import (
     app_state,
@@ -107,13 +113,20 @@ def section_page(request: Request, survey_id: int, section_name: str, saved: str
     )
 
 
-@router.post("/surveys/{survey_id}/s/{section_name}", response_class=HTMLResponse)
-async def save_section(request: Request, survey_id: int, section_name: str) -> Response:
-    """Save the section's shown answers; works without JavaScript (PRG) and as the HTMX autosave."""
-    principal = require_hospital(request)
-    await verify_csrf(request, principal)
-    form = await request.form()
-    is_htmx = bool(request.headers.get("hx-request"))
+@dataclass
+class _Saved:
+    survey: Survey
+    defn: SurveyDefinition
+    index: int
+    shown: list[str]
+    problems: list[Problem]
+    answers: Answers
+    relevant: set[str]
+    saved_at: datetime
+
+
+def _save(request: Request, principal: Principal, survey_id: int, section_name: str, form: FormData) -> _Saved:
+    """The database part of a save, in one transaction (run in a worker thread: it waits on locks and fsync)."""
     state = app_state(request)
     with state.db() as db:
         survey = _visible_survey(db, principal, survey_id)
@@ -145,8 +158,20 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
             detail=detail,
         )
         answers = service.stored_answers(response)
-        relevant = relevant_names(defn, answers)
-        saved_at = response.updated_at
+        return _Saved(survey, defn, index, shown, problems, answers, relevant_names(defn, answers), response.updated_at)
+
+
+@router.post("/surveys/{survey_id}/s/{section_name}", response_class=HTMLResponse)
+async def save_section(request: Request, survey_id: int, section_name: str) -> Response:
+    """Save the section's shown answers; works without JavaScript (PRG) and as the HTMX autosave."""
+    principal = await run_in_threadpool(require_hospital, request)
+    await verify_csrf(request, principal)
+    form = await request.form()
+    is_htmx = bool(request.headers.get("hx-request"))
+    saved = await run_in_threadpool(_save, request, principal, survey_id, section_name, form)
+    survey, defn, index, shown, problems = saved.survey, saved.defn, saved.index, saved.shown, saved.problems
+    answers, relevant, saved_at = saved.answers, saved.relevant, saved.saved_at
+    section = defn.sections[index]
     if is_htmx:
         views = section_views(defn, section, answers, relevant, problems)
         changed = [v for v in views if v.question.answerable and (v.relevant != (v.name in shown))]
