@@ -43,8 +43,8 @@ from reliability_common import (  # noqa: E402 - run as a script: its own direct
     build_world,
     free_port,
     prepare_database,
-    verify,
 )
+from reliability_verify import verify  # noqa: E402
 
 
 @dataclass

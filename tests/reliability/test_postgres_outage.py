@@ -31,8 +31,8 @@ from reliability_common import (  # noqa: E402
     build_world,
     free_port,
     prepare_database,
-    verify,
 )
+from reliability_verify import verify  # noqa: E402
 
 ANSWER_WITHIN = 10.0
 """Seconds any request may take while the database is down (no hang)."""
