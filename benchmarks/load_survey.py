@@ -68,6 +68,7 @@ class LoadReport:
     load_before: str = ""
     load_after: str = ""
     statuses: dict[int, int] = field(default_factory=dict)
+    transport_errors: dict[str, int] = field(default_factory=dict)
 
     @property
     def saves_per_second(self) -> float:
@@ -81,7 +82,8 @@ class LoadReport:
             f"batches {self.batches} (p50 {self.batch_p50_ms:.0f} ms)",
             f"save latency p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms, p99 {self.p99_ms:.0f} ms, "
             f"max {self.max_ms:.0f} ms",
-            f"errors {self.errors}, lost writes {len(self.lost)}, statuses {dict(sorted(self.statuses.items()))}",
+            f"errors {self.errors}, lost writes {len(self.lost)}, statuses {dict(sorted(self.statuses.items()))}"
+            + (f", connection errors {self.transport_errors}" if self.transport_errors else ""),
             f"CPU in window: server {self.server_cpu:.1f} s ({cpu_per_save:.1f} ms per save incl. batches), "
             f"driver {self.driver_cpu:.1f} s",
             f"load average before {self.load_before}, after {self.load_after}",
@@ -181,6 +183,7 @@ async def run_load(args: argparse.Namespace) -> LoadReport:
         report.max_ms = max(latencies, default=0.0)
         report.batch_p50_ms = _percentile([x * 1000 for x in ledger.batch_latencies], 0.5)
         report.statuses = dict(ledger.status_counts)
+        report.transport_errors = dict(ledger.transport_errors)
         report.errors = len(ledger.unexpected) + ledger.retries
         report.lost = verify(target, world, ledger)
     return report

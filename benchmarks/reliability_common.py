@@ -439,6 +439,8 @@ class Ledger:
     unexpected: list[str] = field(default_factory=list)
     """Responses that are neither an acknowledgement nor a retryable failure (a 500, a wrong 4xx, a lost ack)."""
     retries: int = 0
+    transport_errors: dict[str, int] = field(default_factory=dict)
+    """Connection errors and time-outs by exception name (each was retried)."""
     status_counts: dict[int, int] = field(default_factory=dict)
     save_latencies: list[float] = field(default_factory=list)
     batch_latencies: list[float] = field(default_factory=list)
@@ -492,9 +494,11 @@ async def _send_until_acknowledged(
     while True:
         try:
             response: httpx.Response = await attempt(tries)
-        except RETRYABLE:
+        except RETRYABLE as error:
             tries += 1
             ledger.retries += 1
+            name = type(error).__name__
+            ledger.transport_errors[name] = ledger.transport_errors.get(name, 0) + 1
             await asyncio.sleep(0.05 + random.random() * 0.1)
             continue
         ledger.status_counts[response.status_code] = ledger.status_counts.get(response.status_code, 0) + 1
