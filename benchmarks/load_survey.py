@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -40,9 +41,11 @@ from reliability_common import (  # noqa: E402 - run as a script: its own direct
     HospitalClient,
     Ledger,
     Server,
+    Target,
     build_world,
     free_port,
     prepare_database,
+    psycopg_url,
 )
 from reliability_verify import verify  # noqa: E402
 
@@ -65,6 +68,8 @@ class LoadReport:
     lost: list[str] = field(default_factory=list)
     server_cpu: float = 0.0
     driver_cpu: float = 0.0
+    database_cpu: float = 0.0
+    """CPU of the PostgreSQL backends connected at the start of the window (0 on SQLite: in the server)."""
     load_before: str = ""
     load_after: str = ""
     statuses: dict[int, int] = field(default_factory=dict)
@@ -75,7 +80,7 @@ class LoadReport:
         return self.saves / self.window if self.window else 0.0
 
     def lines(self) -> list[str]:
-        cpu_per_save = self.server_cpu / self.saves * 1000 if self.saves else 0.0
+        cpu_per_save = (self.server_cpu + self.database_cpu) / self.saves * 1000 if self.saves else 0.0
         return [
             f"backend {self.backend}, {self.users} users, {self.workers} server worker(s), window {self.window:.0f} s",
             f"saves/s {self.saves_per_second:.0f} ({self.saves} saves), submissions {self.submits}, "
@@ -84,8 +89,8 @@ class LoadReport:
             f"max {self.max_ms:.0f} ms",
             f"errors {self.errors}, lost writes {len(self.lost)}, statuses {dict(sorted(self.statuses.items()))}"
             + (f", connection errors {self.transport_errors}" if self.transport_errors else ""),
-            f"CPU in window: server {self.server_cpu:.1f} s ({cpu_per_save:.1f} ms per save incl. batches), "
-            f"driver {self.driver_cpu:.1f} s",
+            f"CPU in window: server {self.server_cpu:.1f} s, PostgreSQL backends {self.database_cpu:.1f} s "
+            f"({cpu_per_save:.1f} ms per save, batches included), driver {self.driver_cpu:.1f} s",
             f"load average before {self.load_before}, after {self.load_after}",
         ]
 
@@ -108,6 +113,33 @@ def _cpu_seconds(pid: int) -> float:
     except psutil.NoSuchProcess:
         return 0.0
     return total
+
+
+def _database_backends(target: Target) -> list[int]:
+    """PIDs of the PostgreSQL backends serving this run's database (their CPU is the database's share)."""
+    if target.backend != "postgres":
+        return []
+    engine = create_engine(psycopg_url(target.database_url))
+    try:
+        with engine.connect() as connection:
+            name = target.database_url.rsplit("/", 1)[1]
+            rows = connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": name}
+            ).all()
+    finally:
+        engine.dispose()
+    return [int(pid) for (pid,) in rows]
+
+
+def _backend_cpu(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found[pid] = times.user + times.system
+    return found
 
 
 def _load() -> str:
@@ -159,11 +191,14 @@ async def run_load(args: argparse.Namespace) -> LoadReport:
                 report.load_before = _load()
                 assert server.process is not None
                 cpu_start, driver_start = _cpu_seconds(server.process.pid), time.process_time()
+                backends = _backend_cpu(await asyncio.to_thread(_database_backends, target))
                 window_start = time.monotonic()
                 first_save, first_batch = len(ledger.saves), len(ledger.batches)
                 await asyncio.sleep(args.duration)
                 window_end = time.monotonic()
                 report.server_cpu = _cpu_seconds(server.process.pid) - cpu_start
+                after = _backend_cpu(list(backends))
+                report.database_cpu = sum(after[pid] - backends[pid] for pid in after)
                 report.driver_cpu = time.process_time() - driver_start
                 report.load_after = _load()
                 in_window = [s for s in ledger.saves[first_save:] if window_start <= s.at <= window_end]
