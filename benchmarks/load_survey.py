@@ -89,8 +89,9 @@ class LoadReport:
             f"max {self.max_ms:.0f} ms",
             f"errors {self.errors}, lost writes {len(self.lost)}, statuses {dict(sorted(self.statuses.items()))}"
             + (f", connection errors {self.transport_errors}" if self.transport_errors else ""),
-            f"CPU in window: server {self.server_cpu:.1f} s, PostgreSQL backends {self.database_cpu:.1f} s "
-            f"({cpu_per_save:.1f} ms per save, batches included), driver {self.driver_cpu:.1f} s",
+            f"CPU in window: server {self.server_cpu:.1f} s, PostgreSQL backends "
+            + (f"{self.database_cpu:.1f} s" if self.database_cpu else "not measured")
+            + f" ({cpu_per_save:.1f} ms per save, batches included), driver {self.driver_cpu:.1f} s",
             f"load average before {self.load_before}, after {self.load_after}",
         ]
 
