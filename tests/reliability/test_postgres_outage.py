@@ -11,7 +11,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -51,6 +51,13 @@ def cluster() -> Iterator[PrivateCluster]:
     private.remove()
 
 
+async def _until(condition: Callable[[], bool], limit: float = 60.0) -> None:
+    """Wait until the clients got that far (bounded: the test fails on the assertions after it otherwise)."""
+    deadline = time.monotonic() + limit
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
 async def _probe(server: Server, world_login: object, feed_token: str, probes: list[dict[str, object]]) -> None:
     """One page request (HTML) and one API request (JSON) while the database is down."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(ANSWER_WITHIN * 2)) as client:
@@ -82,7 +89,7 @@ def test_database_stopped_mid_load_answers_503_then_recovers(cluster: PrivateClu
             nonlocal recovered_after
             async with httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as client:
                 tasks = [asyncio.create_task(c.run(client)) for c in clients]
-                await asyncio.sleep(2.0)
+                await _until(lambda: len(ledger.saves) >= 5 and len(ledger.batches) >= 1)
                 acknowledged_before = len(ledger.saves)
                 await asyncio.to_thread(cluster.stop)
                 for _ in range(4):
@@ -100,7 +107,7 @@ def test_database_stopped_mid_load_answers_503_then_recovers(cluster: PrivateClu
                             recovered_after = time.monotonic() - restarted
                             break
                         await asyncio.sleep(0.2)
-                await asyncio.sleep(2.0)  # the clients' retried writes now go through
+                await _until(lambda: len(ledger.saves) > saves_while_down + 5)  # retried writes go through
                 await gate.stop()
                 await asyncio.gather(*tasks)
                 assert acknowledged_before > 0, "no load before the database stopped"
