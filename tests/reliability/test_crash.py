@@ -1,4 +1,6 @@
-"""The crash test, bounded for CI: SIGKILL the server under load ~12 times per backend (at most 60 s each); nothing acknowledged is lost.
+"""The crash test, bounded for CI: SIGKILL the server under load ~12 times per backend (at most 60 s each).
+
+Nothing acknowledged may be lost (see ``scripts/crash_test.py`` for what is checked).
 
 The long run (hundreds of kills) is ``scripts/crash_test.py``; see docs/reliability.md.
 """
