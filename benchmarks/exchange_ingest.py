@@ -35,6 +35,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from datetime import time as day_time
 from decimal import Decimal
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import polars as pl
+from bench_common import scratch_postgres
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
@@ -122,19 +124,15 @@ def fresh_sqlite(directory: Path) -> Engine:
 
 
 def fresh_postgres(url: str) -> tuple[Engine, Callable[[], None]]:
-    base = "postgresql+psycopg://" + url.split("://", 1)[1]
-    name = f"bench_exchange_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(base.rsplit("/", 1)[0] + "/" + name)
+    """A freshly migrated scratch database on the server of ``url`` and the function that drops it."""
+    stack = ExitStack()
+    scratch_url = stack.enter_context(scratch_postgres(url, f"bench_exchange_{uuid.uuid4().hex[:8]}"))
+    engine = create_engine("postgresql+psycopg://" + scratch_url.split("://", 1)[1])
     migrate.upgrade(engine)
 
     def drop() -> None:
         engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        stack.close()
 
     return engine, drop
 

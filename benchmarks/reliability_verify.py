@@ -174,9 +174,12 @@ def _batches(connection: Any, ledger: Ledger) -> list[str]:
     }
     audited: dict[str, int] = {}
     for object_id, detail in connection.execute(
-        text("SELECT object_id, detail FROM audit_events WHERE action = 'exchange.batch.receive'")
+        text(
+            "SELECT object_id, detail FROM audit_events "
+            "WHERE action = 'exchange.batch.ingest' AND outcome = 'success' AND object_type = 'batch'"
+        )
     ).all():
-        if (_json(detail) or {}).get("duplicate"):
+        if (_json(detail) or {}).get("duplicate_of"):  # a re-send answered from the first batch
             continue
         audited[object_id] = audited.get(object_id, 0) + 1
     for batch_id, (status, counts) in batches.items():

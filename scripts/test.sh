@@ -10,6 +10,8 @@ fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk)
 # Report PDFs: WeasyPrint needs Pango; the PDF tests turn pages into PNG with pdftoppm (poppler-utils).
 ldconfig -p 2>/dev/null | grep -q "libpangoft2-1.0" || need_apt+=(libpango-1.0-0 libpangoft2-1.0-0)
 command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
+# Linked analytics run the same tests on Apache Spark (PySpark 4.0 local mode needs Java 17 or 21).
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 if [ -z "${DATAHEALTH_TEST_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need_apt+=(postgresql)
 fi

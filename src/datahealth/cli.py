@@ -12,14 +12,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from datahealth import migrate
+from datahealth import migrate, synth_cli
+from datahealth.analytics.linked import cli as linked_cli
+from datahealth.analytics.study import cli as study_cli
 from datahealth.audit import cli as audit_cli
+from datahealth.audit.log import record_cli
 from datahealth.backup import cli as backup_cli
 from datahealth.clock import jst_date, system_clock
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
 from datahealth.errors import DatahealthError
 from datahealth.exchange import cli as exchange_cli
+from datahealth.operations import cli as operations_cli
 from datahealth.reports import cli as report_cli
 from datahealth.survey import io as survey_io
 from datahealth.survey.checks import check_definition
@@ -36,6 +40,10 @@ app.add_typer(exchange_cli.app, name="exchange")
 app.add_typer(report_cli.app, name="report")
 backup_cli.register(app)
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(study_cli.app, name="study")
+app.add_typer(synth_cli.app, name="synth")
+app.add_typer(linked_cli.analyze_app, name="analyze")
+operations_cli.register(app)
 
 console = Console()
 errors = Console(stderr=True)
@@ -132,6 +140,8 @@ def demo(
     """Create a demo database (FY2024 survey open today, synthetic hospitals) and serve it."""
     from datahealth.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, demo_logins, enrol_demo_two_factor, has_demo, load_demo
     from datahealth.exchange.demo import exchange_demo_logins, load_exchange_demo
+    from datahealth.operations.demo import load_operations_demo
+    from datahealth.operations.demo_services import operations_demo_services
 
     settings = Settings()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -159,6 +169,7 @@ def demo(
             load_demo(db, hospitals=hospitals, seed=seed, today=jst_date(system_clock()), progress=report)
             load_exchange_demo(db, today=jst_date(system_clock()), seed=seed, progress=report)
             enrol_demo_two_factor(db, settings, system_clock())
+            load_operations_demo(db, today=jst_date(system_clock()), now=system_clock())
     engine.dispose()
     table = Table(title="demo logins / デモ用ログイン", show_lines=False)
     table.add_column("role / 役割")
@@ -174,7 +185,8 @@ def demo(
     )
     console.print(f"URL: [bold]{settings.public_url()}/[/bold]")
     if not no_serve:
-        _serve(settings)
+        with operations_demo_services(settings, console) as served:  # local SMTP sink + worker thread
+            _serve(served)
 
 
 # --- survey ----------------------------------------------------------------------------------------
@@ -274,6 +286,14 @@ def survey_import(
             if open_now:
                 service.set_status(db, survey, SurveyStatus.OPEN)
             survey_id, status = survey.id, survey.status
+            record_cli(
+                db,
+                "survey.create",
+                now=system_clock(),
+                object_type="survey",
+                object_id=survey_id,
+                detail={"survey_key": defn.id, "version": defn.version},
+            )
     except DatahealthError as error:
         _fail(error)
         return
@@ -303,6 +323,8 @@ def hospitals_import(
                 db, csv_path.read_bytes(), progress=lambda done, total: bar.update(task, completed=done, total=total)
             )
             service.target_hospitals_of_active_surveys(db)
+            counts = {"created": result.created, "updated": result.updated}
+            record_cli(db, "hospitals.import", now=system_clock(), detail=counts)
     except DatahealthError as error:
         _fail(error)
         return

@@ -56,6 +56,35 @@ class Settings(BaseSettings):
     """How many backup generations to keep (older ones are deleted)."""
     pg_bindir: str = ""
     """Directory holding pg_dump/pg_restore; empty means search the usual places for the server's version."""
+    linkage_key: SecretStr = SecretStr("")
+    """HMAC key of the pseudonymous linkage keys (analytics/linked); empty means one derived from secret_key."""
+
+    # --- survey operations: outgoing mail (SMTP) and the worker -------------------------------------
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    """``starttls`` upgrades a plain connection (port 587); ``ssl`` is SMTPS from the start (port 465)."""
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    smtp_ca_file: str = ""
+    """CA certificates (PEM) that sign the SMTP server's certificate; empty means the system's trust store."""
+    mail_from: str = "datahealth-noreply@example.invalid"
+    """The From address of every notice, reminder and answer."""
+    mail_retry_base_seconds: int = Field(default=60, ge=1)
+    """First retry delay after a failed delivery; doubles with every attempt (exponential backoff)."""
+    mail_retry_max_seconds: int = Field(default=3600, ge=1)
+    """The longest delay between two attempts: an SMTP outage delays mail, it never drops it."""
+    mail_batch_size: int = Field(default=200, ge=1)
+    mail_lease_seconds: int = Field(default=300, ge=10)
+    """A worker that claimed mail and died releases it after this long, so another worker sends it."""
+    mail_sink_dir: str = ""
+    """Where ``datahealth mail-sink`` (and the demo's sink) keep received mail; the admin page lists it."""
+    desk_operation_email: str = ""
+    """Optional: inquiries about logging in and operation are also mailed here (G-MIS 事務局)."""
+    desk_content_email: str = ""
+    """Optional: inquiries about the survey's content are also mailed here (参事官室)."""
+    worker_interval_seconds: int = Field(default=30, ge=1)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -242,6 +242,11 @@ CATALOGUE: dict[str, Message] = {
         "この役割のアカウントでは二要素認証を無効にできません。",
         "Two-factor login cannot be turned off for accounts with this role.",
     ),
+    # --- tenancy and input allow-lists (A12x) ---
+    "DH-A121": Message(
+        "{field} の値「{value}」は使えません。",
+        'The value "{value}" is not allowed for {field}.',
+    ),
     # --- exchange: reading and checking records (X1xx); {locator} is "line 12" or a JSON pointer ---
     "DH-X101": Message(
         "{source} {locator}：必須項目 {field} がありません。",
@@ -391,8 +396,7 @@ CATALOGUE: dict[str, Message] = {
     "DH-X306": Message(
         "ログインID「{value}」は既に使われているか、使えない文字を含んでいます"
         "（半角英数字と - _ . のみ、64 文字以内）。",
-        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; '
-        "at most 64).",
+        'Login ID "{value}" is taken or has characters that are not allowed (letters, digits, - _ . only; at most 64).',
     ),
     "DH-X307": Message(
         "{field} を入力してください（{maximum} 文字以内）。",
@@ -544,6 +548,97 @@ CATALOGUE: dict[str, Message] = {
         "別のバックアップ処理が {path} で実行中です。終了してから再実行してください。",
         "Another backup is running in {path}. Try again when it has finished.",
     ),
+    # --- study analytics (T1xx) ---
+    "DH-T101": Message(
+        "{source} {field}：研究定義が不正です（{detail}）。",
+        "{source} {field}: the study definition is invalid ({detail}).",
+    ),
+    "DH-T102": Message(
+        "研究 {value} は登録されていません。",
+        "Study {value} is not registered.",
+    ),
+    "DH-T103": Message(
+        "研究 {value} はすでに登録されています（--replace で置き換え）。",
+        "Study {value} is already registered (use --replace to replace it).",
+    ),
+    "DH-T104": Message(
+        "{source} {row} 行目：{field} が不正です（{detail}）。入力値「{value}」",
+        '{source} line {row}: {field} is invalid ({detail}). Value: "{value}"',
+    ),
+    "DH-T105": Message(
+        "研究 {value} の対象コンソーシアムに参加者がいないため、割付できません。",
+        "Study {value}: its consortia have no participants to allocate.",
+    ),
+    "DH-T111": Message(
+        "{source}：必須の列 {field} がありません。",
+        "{source}: the required column {field} is missing.",
+    ),
+    "DH-T112": Message(
+        "{source} {row} 行目：{field} は 0 以上の整数を半角で入力してください。入力値「{value}」",
+        '{source} line {row}: {field} must be a whole number ≥ 0 in half-width digits. Value: "{value}"',
+    ),
+    "DH-T113": Message(
+        "{source} {row} 行目：{field}（実測歩数）は 1 以上にしてください。入力値「{value}」",
+        '{source} line {row}: {field} (counted reference steps) must be at least 1. Value: "{value}"',
+    ),
+    "DH-T114": Message(
+        "{source} {row} 行目：同じ製品・参加者・試行の測定がすでにあります（{value}）。",
+        "{source} line {row}: the same product, participant and trial appears twice ({value}).",
+    ),
+    "DH-T115": Message(
+        "{source}：{field} が空です。",
+        "{source}: {field} is empty.",
+    ),
+    "DH-T116": Message(
+        "{source}：UTF-8 の CSV として読めません（{detail}）。",
+        "{source}: cannot be read as a UTF-8 CSV ({detail}).",
+    ),
+    "DH-T121": Message(
+        "研究 {value} の分析対象データ（割付または HbA1c）がありません。",
+        "Study {value} has no data to analyse (allocation or HbA1c).",
+    ),
+    "DH-T122": Message(
+        "分析スナップショット {path} が壊れています（{detail}）。--rebuild で作り直してください。",
+        "The analytics snapshot {path} is damaged ({detail}); rebuild it with --rebuild.",
+    ),
+    # --- survey operations: notices, reminders, extensions, inquiries (O1xx) ---
+    "DH-O101": Message(
+        "{field}：入力が必要です（{maximum} 文字以内）。",
+        "{field}: required, at most {maximum} characters.",
+    ),
+    "DH-O102": Message(
+        "お問い合わせの種類「{value}」は選択できません。「操作・ログイン」または「調査内容」を選択してください。",
+        'Inquiry category "{value}" is not available. Choose "operation / login" or "survey content".',
+    ),
+    "DH-O103": Message(
+        "「{value}」という設問はこの調査にありません。",
+        'The survey has no question "{value}".',
+    ),
+    "DH-O104": Message(
+        "延長後の回答期限（{closes}）は現在の期限（{current}）より後の日付にしてください。",
+        "The extended deadline ({closes}) must be after the current deadline ({current}).",
+    ),
+    "DH-O105": Message(
+        "リマインドの設定が不正です（{field}：「{value}」）。"
+        "日数は 0～{maximum} の半角数字をカンマ区切りで入力してください。",
+        'Invalid reminder setting ({field}: "{value}"). Enter days from 0 to {maximum}, separated by commas.',
+    ),
+    "DH-O106": Message(
+        "医療機関コード「{value}」はこの調査の対象病院にありません。",
+        'No target hospital of this survey has the institution code "{value}".',
+    ),
+    "DH-O107": Message(
+        "このお問い合わせにはまだ回答がないため、FAQ として公開できません。",
+        "This inquiry has not been answered yet, so it cannot be published as a FAQ entry.",
+    ),
+    "DH-O108": Message(
+        "このお問い合わせは既に FAQ として公開されています。",
+        "This inquiry has already been published as a FAQ entry.",
+    ),
+    "DH-O109": Message(
+        "受付中ではない調査にはリマインドを送れません（状態：{status}）。",
+        "Reminders can only be sent for an open survey (status: {status}).",
+    ),
     # --- generic (Gxxx) ---
     "DH-G400": Message(
         "リクエストの内容が不正です（{field}）。",
@@ -566,6 +661,31 @@ CATALOGUE: dict[str, Message] = {
         "データベースに一時的に接続できません。この操作は保存されていません。"
         "{retry_after} 秒ほどおいて再度お試しください。",
         "The database is temporarily unavailable. Nothing was saved. Please try again in about {retry_after} seconds.",
+    ),
+    # --- linked / claims analytics (L1xx) ---
+    "DH-L101": Message(
+        "連結元データがありません：{field}",
+        "The data to link is missing: {field}",
+    ),
+    "DH-L102": Message(
+        "連結用の秘密鍵（DATAHEALTH_LINKAGE_KEY または DATAHEALTH_SECRET_KEY）が設定されていません。",
+        "No linkage key is configured (DATAHEALTH_LINKAGE_KEY or DATAHEALTH_SECRET_KEY).",
+    ),
+    "DH-L103": Message(
+        "コホート定義 {row}：{field} が不正です（{detail}）。",
+        "Cohort definition {row}: {field} is invalid ({detail}).",
+    ),
+    "DH-L104": Message(
+        "分析用データ {field} がありません。先に datahealth analyze link を実行してください。",
+        "The analysis table {field} is missing. Run datahealth analyze link first.",
+    ),
+    "DH-L105": Message(
+        "分析エンジン「{value}」は使えません（{detail}）。",
+        'The analysis engine "{value}" cannot be used ({detail}).',
+    ),
+    "DH-L106": Message(
+        "保険者「{value}」はデータにありません。",
+        'The insurer "{value}" is not in the data.',
     ),
 }
 

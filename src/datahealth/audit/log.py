@@ -8,8 +8,10 @@ lock; SQLite's write lock), which gives a gap-free sequence and a linear hash ch
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,3 +136,37 @@ def _ordered(db: Session, batch: int) -> Iterator[AuditEvent]:
             return
         yield from rows
         last = rows[-1].seq
+
+
+def cli_actor() -> str:
+    """``cli:<operating-system user>``: who ran a command-line action."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"cli:{user}"
+
+
+def record_cli(
+    db: Session,
+    action: str,
+    *,
+    now: datetime,
+    outcome: Outcome = "success",
+    object_type: str = "",
+    object_id: str | int = "",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record a command-line action: the OS user as actor, ``cli`` as role and origin (address)."""
+    return record(
+        db,
+        actor=cli_actor(),
+        role="cli",
+        action=action,
+        now=now,
+        outcome=outcome,
+        object_type=object_type,
+        object_id=object_id,
+        address="cli",
+        detail=detail,
+    )

@@ -27,6 +27,8 @@ class Role(StrEnum):
     """PHR consortium operator: sends and reads only its own consortium's participants' data."""
     RESEARCHER = "researcher"
     """Researcher / ministry analyst: reads the exchange data of every consortium, changes nothing."""
+    INSURER = "insurer"
+    """Health insurer (保険者) staff: for now only their own account pages; no hospital or consortium data."""
 
 
 class Organisation(Base):

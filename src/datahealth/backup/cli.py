@@ -11,14 +11,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
+from datahealth.audit.log import Outcome, record_cli
 from datahealth.backup.common import BackupError, Note, is_read_only
 from datahealth.backup.manifest import Generation, find_generation, list_generations
 from datahealth.backup.restore import restore_generation
 from datahealth.backup.snapshot import copy_generation, create_backup, default_dir, dir_size
 from datahealth.backup.verify import VerifyReport, verify_generation
-from datahealth.clock import format_jst
+from datahealth.clock import format_jst, system_clock
 from datahealth.config import Settings
+from datahealth.db import make_engine, make_session_factory, transaction
 from datahealth.errors import DatahealthError, Problem
 
 console = Console()
@@ -37,6 +40,19 @@ DirOption = Annotated[
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="backup")
     root.command("restore")(restore)
+
+
+def _audit(settings: Settings, action: str, outcome: Outcome, detail: dict[str, object]) -> None:
+    """Record a backup action in the database's audit log (best effort: a missing database is the error
+    the command reports itself)."""
+    engine = make_engine(settings)
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            record_cli(db, action, now=system_clock(), outcome=outcome, object_type="backup", detail=detail)
+    except SQLAlchemyError:
+        errors.print("監査ログに記録できませんでした / could not write the audit log", highlight=False)
+    finally:
+        engine.dispose()
 
 
 def _note(note: Note) -> None:
@@ -117,9 +133,16 @@ def _create(directory: Path | None, keep: int | None, copy_to: Path | None, labe
                 settings, target, generations, copy_to=copy_to, label=label, notify=_note, verify=verify
             )
     except DatahealthError as error:
+        _audit(settings, "backup.create", "failure", {"error": error.code})
         _fail(error)
         return
     manifest = result.manifest
+    _audit(
+        settings,
+        "backup.create",
+        "success" if result.report is None or result.report.ok else "failure",
+        {"generation": manifest.id, "rows": manifest.total_rows, "copied": result.copy is not None},
+    )
     console.print(
         f"[green]✓[/green] {manifest.id}: {len(manifest.tables)} テーブル / tables, {manifest.total_rows} 行 / rows, "
         f"{_size(manifest.dump.bytes)}, SHA-256 {manifest.dump.sha256[:16]}…",
@@ -271,8 +294,11 @@ def restore(
         with console.status("復元中 / restoring…"):
             result = restore_generation(settings, chosen, yes=yes, notify=_note)
     except DatahealthError as error:
+        _audit(settings, "backup.restore", "failure", {"generation": generation[:60], "error": error.code})
         _fail(error)
         return
+    # Recorded in the restored database, after its contents were compared with the backup.
+    _audit(settings, "backup.restore", "success" if result.ok else "failure", {"generation": chosen.id})
     _print_report(result.before)
     if result.after is None:
         errors.print(

@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from datahealth.audit.log import record_cli
+from datahealth.clock import system_clock
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
 from datahealth.errors import DatahealthError
@@ -69,6 +71,14 @@ def register(app: typer.Typer) -> None:
                     progress=lambda done, total: progress.update(task, completed=done, total=total),
                 )
                 counts = write_files(resources, output)
+                record_cli(
+                    db,
+                    "exchange.fhir.export",
+                    now=system_clock(),
+                    object_type="participant",
+                    object_id=participant or "*",
+                    detail={"consortium": consortium, "resources": sum(counts.values())},
+                )
         except DatahealthError as error:
             for problem in error.problems:
                 errors.print(f"[red]{problem.code}[/red] {problem.message('ja')}\n        {problem.message('en')}")

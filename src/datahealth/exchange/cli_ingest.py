@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
+from datahealth.audit.log import record_cli
 from datahealth.clock import jst_date, system_clock
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
@@ -67,6 +69,12 @@ def uploads_for(paths: list[Path]) -> list[Upload]:
     if not uploads:
         raise _usage("送信するファイルがありません / no .csv, .json or .ndjson files given")
     return uploads
+
+
+def _audit_failure(engine: Engine, action: str, error: DatahealthError) -> None:
+    """A refused command is audited too, in its own transaction (the command's own was rolled back)."""
+    with transaction(make_session_factory(engine)) as db:
+        record_cli(db, action, now=system_clock(), outcome="failure", detail={"error": error.code})
 
 
 def print_issue(issue: Issue) -> None:
@@ -142,11 +150,28 @@ def register(app: typer.Typer) -> None:
                         now=system_clock(),
                         progress=lambda done, total: bar.update(task, completed=done, total=total),
                     )
+                record_cli(
+                    db,
+                    "exchange.batch.ingest",
+                    now=system_clock(),
+                    object_type="batch",
+                    object_id=result.batch_id,
+                    detail=result.audit_detail("cli", len(uploads)),
+                )
                 if report is not None:
                     report.write_bytes(issues_csv(db, result.batch_id))
+                    record_cli(
+                        db,
+                        "exchange.batch.issues_export",
+                        now=system_clock(),
+                        object_type="batch",
+                        object_id=result.batch_id,
+                    )
         except UnsupportedMediaType as error:
+            _audit_failure(engine, "exchange.batch.ingest", error)
             raise _fail(error, code=2) from None
         except DatahealthError as error:
+            _audit_failure(engine, "exchange.batch.ingest", error)
             raise _fail(error) from None
         finally:
             engine.dispose()
@@ -172,6 +197,17 @@ def register(app: typer.Typer) -> None:
             with transaction(make_session_factory(engine)) as db:
                 org = create_consortium(db, consortium_id, name)
                 account = create_operator(db, org.code, login)
+                record_cli(
+                    db, "exchange.consortium.create", now=system_clock(), object_type="consortium", object_id=org.code
+                )
+                record_cli(
+                    db,
+                    "account.create",
+                    now=system_clock(),
+                    object_type="user",
+                    object_id=account.login_id,
+                    detail={"role": "consortium"},
+                )
         except DatahealthError as error:
             raise _fail(error) from None
         finally:

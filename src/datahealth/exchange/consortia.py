@@ -131,6 +131,24 @@ def create_researcher(db: Session, organisation_id: int, login_id: str, display_
     return _new_account(db, org, Role.RESEARCHER, login_id, display_name)
 
 
+INSURER_NUMBER = re.compile(r"[0-9]{6}|[0-9]{8}")
+"""保険者番号: 8 digits (6 for municipal National Health Insurance)."""
+
+
+def create_insurer(db: Session, insurer_number: str, name: str, login_id: str, display_name: str = "") -> NewAccount:
+    """An insurer account (its organisation registered on first use); insurers see only their own account pages."""
+    code = insurer_number.strip()
+    if not INSURER_NUMBER.fullmatch(code):
+        raise UserError(Problem("DH-A121", {"field": "insurer_number / 保険者番号", "value": code[:20]}))
+    org = db.scalar(select(Organisation).where(Organisation.kind == OrgKind.INSURER.value, Organisation.code == code))
+    if org is None:
+        label = _check_text(name, "insurer_name", "保険者名 / insurer name", DISPLAY_NAME_MAX)
+        org = Organisation(kind=OrgKind.INSURER.value, code=code, name=label)
+        db.add(org)
+        db.flush()
+    return _new_account(db, org, Role.INSURER, login_id, display_name)
+
+
 def list_consortia(db: Session) -> list[ConsortiumSummary]:
     """Every consortium with its number of operator accounts, registered participants and batches."""
     operators = (

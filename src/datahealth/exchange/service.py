@@ -128,6 +128,18 @@ class IngestResult:
     def errors(self) -> list[Issue]:
         return [issue for issue in self.issues if issue.severity == "error"]
 
+    def audit_detail(self, channel: str, files: int) -> dict[str, object]:
+        """What the audit log says about this batch: counts of records, never their values."""
+        return {
+            "channel": channel,
+            "status": self.status,
+            "files": files,
+            "received": self.total("received"),
+            "stored": self.total("stored"),
+            "rejected": self.total("rejected"),
+            "duplicate_of": self.duplicate_of or "",
+        }
+
     def total(self, key: str) -> int:
         return sum(counts.get(key, 0) for counts in self.counts.values())
 

@@ -15,10 +15,13 @@ from sqlalchemy.orm import Session
 
 from datahealth.analytics.mapping import load_scoring
 from datahealth.analytics.national import parse_view
+from datahealth.analytics.study import cli as study_cli
+from datahealth.audit.log import record_cli
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory, transaction
 from datahealth.errors import DatahealthError, Problem, UserError
 from datahealth.reports import service
+from datahealth.reports.scoring_cli import scoring as scoring_command
 from datahealth.survey.tables import Survey, SurveyStatus
 
 app = typer.Typer(help="Feedback and national reports / フィードバック・全国集計", no_args_is_help=True)
@@ -77,11 +80,27 @@ def feedback(
                 report = _one(db, chosen, hospital, now, cache)
                 target = out or Path(f"feedback-{hospital}.pdf")
                 target.write_bytes(service.feedback_pdf(report, lang))
+                record_cli(
+                    db,
+                    "report.feedback.export",
+                    now=now,
+                    object_type="organisation",
+                    object_id=report.hospital.code,
+                    detail={"survey": chosen.id, "format": "pdf"},
+                )
                 console.print(f"written / 出力しました: {target}")
                 return
             context = service.peer_context(db, chosen, now, cache)
             stamp = service.fingerprint(context.data, context.previous)
             version = chosen.version
+            record_cli(
+                db,
+                "report.feedback.export",
+                now=now,
+                object_type="survey",
+                object_id=chosen.id,
+                detail={"hospitals": "all", "format": "pdf"},
+            )
         _all(
             context, out or Path("var/reports") / f"feedback-{chosen.survey_key}", stamp, version, workers, force, lang
         )
@@ -147,6 +166,14 @@ def national(
         with transaction(make_session_factory(engine)) as db:
             chosen = find_survey(db, survey)
             report = service.national(db, chosen, chosen_view, datetime.now(UTC), service.ReportCache())
+            record_cli(
+                db,
+                "report.national.export",
+                now=datetime.now(UTC),
+                object_type="survey",
+                object_id=chosen.id,
+                detail={"view": chosen_view, "format": fmt},
+            )
         out.mkdir(parents=True, exist_ok=True)
         stem = out / f"national-{chosen.survey_key}-{chosen_view}"
         if fmt in ("pdf", "both"):
@@ -159,3 +186,8 @@ def national(
         _fail(error)
     finally:
         engine.dispose()
+
+
+# ``datahealth report study`` (study analytics) lives in its own module.
+study_cli.register_report(app)
+app.command("scoring")(scoring_command)  # 健康スコアリングレポート (analytics/linked)

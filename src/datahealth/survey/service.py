@@ -16,6 +16,7 @@ from datahealth.auth.tables import Organisation, OrgKind
 from datahealth.clock import jst_date
 from datahealth.db import utcnow
 from datahealth.errors import Conflict, NotFound, Problem, UserError, ValidationFailed
+from datahealth.operations.extensions import effective_closes_on
 from datahealth.survey.answers import draft_problems, normalise_form, prune, validate_submission
 from datahealth.survey.checks import ensure_valid_definition
 from datahealth.survey.model import Answers, SurveyDefinition
@@ -134,16 +135,23 @@ class Phase:
     reason_params: dict[str, Any]
 
 
-def phase(survey: Survey, now: datetime) -> Phase:
+def phase(survey: Survey, now: datetime, closes_on: date | None = None) -> Phase:
+    """``closes_on``: the hospital's effective deadline when it was extended (see ``hospital_phase``)."""
     today = jst_date(now)
-    period = {"opens": survey.opens_on.isoformat(), "closes": survey.closes_on.isoformat()}
+    closes = max(survey.closes_on, closes_on) if closes_on else survey.closes_on
+    period = {"opens": survey.opens_on.isoformat(), "closes": closes.isoformat()}
     if survey.status != SurveyStatus.OPEN:
         return Phase(False, False, "DH-S203", {"status": survey.status})
-    if today > survey.closes_on:
+    if today > closes:
         return Phase(False, False, "DH-S201", period)
     if today < survey.opens_on:
         return Phase(True, False, "DH-S201", period)
     return Phase(True, True, None, {})
+
+
+def hospital_phase(db: Session, survey: Survey, organisation_id: int, now: datetime) -> Phase:
+    """The phase for one hospital, respecting deadline extensions (survey operations)."""
+    return phase(survey, now, effective_closes_on(db, survey, organisation_id))
 
 
 # --- responses -------------------------------------------------------------------------------------
@@ -221,7 +229,7 @@ def save_draft(
     Whatever the person typed is kept, valid or not, so nothing is lost; problems are shown inline.
     """
     defn = definition_of(survey)
-    _ensure_editable(survey, response, now)
+    _ensure_editable(db, survey, response, now)
     incoming = normalise_form(defn, form, names)
     merged: Answers = {k: v for k, v in stored_answers(response).items() if k not in names}
     merged.update(incoming)
@@ -234,10 +242,10 @@ def save_draft(
     return draft_problems(defn, cleaned)
 
 
-def _ensure_editable(survey: Survey, response: Response, now: datetime) -> None:
+def _ensure_editable(db: Session, survey: Survey, response: Response, now: datetime) -> None:
     if response.status == ResponseStatus.SUBMITTED:
         raise Conflict.of("DH-S202")
-    current = phase(survey, now)
+    current = hospital_phase(db, survey, response.organisation_id, now)
     if not current.editable:
         raise Conflict.of(current.reason_code or "DH-S203", **current.reason_params)
 
@@ -245,8 +253,8 @@ def _ensure_editable(survey: Survey, response: Response, now: datetime) -> None:
 def submit(db: Session, principal: Principal, survey: Survey, response: Response, now: datetime) -> str:
     """Submit inside the period when every relevant question is valid; returns the receipt code."""
     defn = definition_of(survey)
-    _ensure_editable(survey, response, now)
-    current = phase(survey, now)
+    _ensure_editable(db, survey, response, now)
+    current = hospital_phase(db, survey, response.organisation_id, now)
     if not current.submittable:
         raise Conflict.of(current.reason_code or "DH-S201", **current.reason_params)
     answers = prune(defn, stored_answers(response))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -30,8 +30,17 @@ from datahealth.errors import (
 from datahealth.institutions import bed_band, founder_type_label, prefecture_name
 from datahealth.startup_checks import check_database, check_settings
 from datahealth.web import routes
-from datahealth.web.context import AppState, StageRedirect, app_state, audit_event, current_principal, render
+from datahealth.web.context import (
+    AppState,
+    StageRedirect,
+    app_state,
+    audit_event,
+    audit_token_event,
+    current_principal,
+    render,
+)
 from datahealth.web.security import BodySizeLimit, security_headers
+from datahealth.web.tenancy import object_ids_in_range
 
 WEB_DIR = Path(__file__).parent
 RETRY_AFTER_SECONDS = 5
@@ -65,7 +74,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     app.middleware("http")(security_headers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     for router in routes.ROUTERS:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(object_ids_in_range)])
     _install_error_handlers(app)
     return app
 
@@ -88,6 +97,20 @@ def _redirect(request: Request, location: str) -> Response:
 def _audit_denial(request: Request, exc: DatahealthError) -> None:
     """Record refused access by a logged-in person (another tenant's object, a page of another role)."""
     principal = current_principal(request)
+    token_id: int | None = getattr(request.state, "api_token_id", None)
+    if principal is None and token_id is not None:  # an API token asking for another tenant's object
+        with app_state(request).db() as db:
+            audit_token_event(
+                request,
+                db,
+                token_id,
+                "access.denied",
+                outcome="denied",
+                object_type="path",
+                object_id=request.url.path[:100],
+                detail={"status": exc.status},
+            )
+        return
     if principal is None:
         return
     with app_state(request).db() as db:

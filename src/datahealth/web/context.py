@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from datahealth.audit import log as audit
 from datahealth.audit.log import Outcome
 from datahealth.auth.service import Principal, resume_session
-from datahealth.auth.tables import SessionStage
+from datahealth.auth.tables import Role, SessionStage
 from datahealth.clock import Clock
 from datahealth.config import Settings
 from datahealth.db import transaction
@@ -156,6 +156,32 @@ def audit_event(
     )
 
 
+def audit_token_event(
+    request: Request,
+    db: Session,
+    token_id: int,
+    action: str,
+    *,
+    object_type: str = "",
+    object_id: str | int = "",
+    outcome: Outcome = "success",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record what an API token's holder did (the actor is the token's id, never the token)."""
+    audit.record(
+        db,
+        actor=f"token:{token_id}",
+        role="token",
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        outcome=outcome,
+        address=client_address(request),
+        detail=detail,
+        now=app_state(request).clock(),
+    )
+
+
 def require_admin(request: Request) -> Principal:
     principal = require_principal(request)
     if not principal.is_admin:
@@ -165,8 +191,9 @@ def require_admin(request: Request) -> Principal:
 
 
 def require_hospital(request: Request) -> Principal:
+    """Hospital pages exist only for hospital users (fail closed: any other or future role gets 404)."""
     principal = require_principal(request)
-    if principal.is_admin:
+    if principal.role != Role.HOSPITAL:
         raise NotFound()
     return principal
 

@@ -38,7 +38,18 @@ def render_review(
         labels={q.name: answer_label(defn, q, answers.get(q.name), lang) for q in defn.questions()},
         problems=validate_submission(defn, answers),
         submit_errors=submit_errors,
-        phase=service.phase(survey, app_state(request).clock()),
+        phase=_phase(request, survey, response),
         admin_view=admin_view,
         **extra,
     )
+
+
+def _phase(request: Request, survey: Survey, response: Response | None) -> service.Phase:
+    """The phase for the hospital whose answers these are (its deadline may have been extended)."""
+    state = app_state(request)
+    principal = current_principal(request)
+    organisation_id = response.organisation_id if response else (principal.organisation_id if principal else None)
+    if organisation_id is None:
+        return service.phase(survey, state.clock())
+    with state.db() as db:
+        return service.hospital_phase(db, survey, organisation_id, state.clock())

@@ -11,6 +11,8 @@ from datahealth.web.routes import (
     exchange_web,
     fhir_api,
     hospital,
+    operations_admin,
+    operations_hospital,
     reports,
 )
 
@@ -24,4 +26,6 @@ ROUTERS: list[APIRouter] = [
     exchange_web.router,
     fhir_api.router,
     reports.router,
+    operations_hospital.router,
+    operations_admin.router,
 ]

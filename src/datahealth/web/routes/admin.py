@@ -7,11 +7,14 @@ from datetime import date
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from datahealth.auth.hospital_import import accounts_csv, import_hospitals
 from datahealth.errors import NotFound, Problem, UserError
 from datahealth.institutions import BED_BANDS, PREFECTURES
+from datahealth.operations import notices
 from datahealth.survey import export, io, progress, service, xlsform
 from datahealth.survey.definitions import bundled_ids, load_bundled
 from datahealth.survey.model import SurveyDefinition
@@ -25,6 +28,7 @@ from datahealth.web.context import (
     require_recent_auth,
     verify_csrf,
 )
+from datahealth.web.params import PageNumber
 from datahealth.web.review import render_review
 
 router = APIRouter(prefix="/admin")
@@ -194,15 +198,16 @@ async def update_status(request: Request, survey_id: int) -> Response:
             object_id=survey_id,
             detail={"status": status.value},
         )
+        if status == SurveyStatus.OPEN:  # survey operations: tell every target hospital (once)
+            _announce_open(request, db, survey)
     return redirect(f"/admin/surveys/{survey_id}?updated=status")
 
 
 @router.get("/surveys/{survey_id}/progress", response_class=HTMLResponse)
 def survey_progress(
-    request: Request, survey_id: int, prefecture: int | None = None, band: str | None = None, page: int = 1
+    request: Request, survey_id: int, prefecture: int | None = None, band: str | None = None, page: PageNumber = 1
 ) -> Response:
     require_admin(request)
-    page = max(page, 1)
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         summary = progress.survey_progress(db, survey_id)
@@ -233,10 +238,9 @@ def responses(
     prefecture: int | None = None,
     band: str | None = None,
     q: str | None = None,
-    page: int = 1,
+    page: PageNumber = 1,
 ) -> Response:
     require_admin(request)
-    page = max(page, 1)
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         rows, total = progress.responses_page(
@@ -368,6 +372,8 @@ async def import_upload(request: Request) -> Response:
         with app_state(request).db() as db:
             result = import_hospitals(db, upload[0] if upload else b"")
             service.target_hospitals_of_active_surveys(db)
+            for open_survey in db.scalars(select(Survey).where(Survey.status == SurveyStatus.OPEN)).all():
+                _announce_open(request, db, open_survey)  # hospitals added to an open survey are told too
             audit_event(
                 request,
                 db,
@@ -382,3 +388,18 @@ async def import_upload(request: Request) -> Response:
     # Activation codes exist only in this response: offered once as a download, never stored in clear.
     download = "data:text/csv;charset=utf-8;base64," + base64.b64encode(accounts_csv(result)).decode()
     return render(request, "admin/import_hospitals.html", error=None, result=result, download=download)
+
+
+def _announce_open(request: Request, db: Session, survey: Survey) -> None:
+    """Notices and e-mails to the survey's target hospitals not yet told that it is open (audited)."""
+    state = app_state(request)
+    told = notices.announce_open(db, survey, state.settings.public_url(), state.clock())
+    if told.notices:
+        audit_event(
+            request,
+            db,
+            "ops.notice.send",
+            object_type="survey",
+            object_id=survey.id,
+            detail={"notices": told.notices, "emails": told.emails, "without_address": told.without_address},
+        )

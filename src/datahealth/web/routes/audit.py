@@ -11,6 +11,7 @@ from datahealth.audit import log as audit_log
 from datahealth.audit.query import OUTCOMES, AuditFilter, page, to_csv
 from datahealth.errors import Problem, UserError
 from datahealth.web.context import app_state, audit_event, render, require_admin, require_recent_auth
+from datahealth.web.params import PageNumber
 
 router = APIRouter(prefix="/admin/audit")
 PAGE_SIZE = 100
@@ -49,11 +50,10 @@ def audit_page(
     object_id: str = "",
     day_from: str | None = None,
     day_to: str | None = None,
-    page_no: int = 1,
+    page_no: PageNumber = 1,
 ) -> Response:
     principal = require_admin(request)
     f = _filter(actor, action, outcome, object_type, object_id, day_from, day_to)
-    page_no = max(page_no, 1)
     with app_state(request).db() as db:
         events, total = page(db, f, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE)
         check = audit_log.verify(db)

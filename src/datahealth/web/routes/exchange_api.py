@@ -22,8 +22,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from datahealth.audit import log as audit
 from datahealth.errors import (
     Forbidden,
     NotAuthenticated,
@@ -37,7 +37,7 @@ from datahealth.exchange import access, spec, spec_docs
 from datahealth.exchange.service import IngestResult, Sender, Upload, ingest, issues_csv
 from datahealth.exchange.tables import Batch
 from datahealth.exchange.tokens import ALL_CONSORTIA, authenticate
-from datahealth.web.context import AppState, app_state
+from datahealth.web.context import app_state, audit_token_event
 
 
 def _only_known_query_parameters(request: Request) -> None:
@@ -204,6 +204,7 @@ def api_caller(
     state = app_state(request)
     with state.db() as db:
         token = authenticate(db, credentials.credentials, state.clock())
+        request.state.api_token_id = token.id  # for the audit of refused requests
         return Caller(token.id, token.consortium_id)
 
 
@@ -261,7 +262,10 @@ async def _uploads(request: Request, body: bytes) -> list[Upload]:
         async def replay() -> dict[str, Any]:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        form = await Request(request.scope, replay).form(max_files=1000, max_fields=1000)
+        try:
+            form = await Request(request.scope, replay).form(max_files=1000, max_fields=1000)
+        except StarletteHTTPException:  # a malformed multipart body: the client's error, catalogued
+            raise UserError(Problem("DH-G400", {"field": "multipart/form-data"})) from None
         uploads = []
         for _key, value in form.multi_items():
             if isinstance(value, UploadFile) and value.filename:
@@ -278,26 +282,35 @@ async def _uploads(request: Request, body: bytes) -> list[Upload]:
 
 
 def _run_ingest(
-    state: AppState, sender: Sender, uploads: list[Upload], strict: bool, key: str | None, address: str
+    request: Request, caller: Caller, sender: Sender, uploads: list[Upload], strict: bool, key: str | None
 ) -> IngestResult:
-    with state.db() as db:
-        try:
+    state = app_state(request)
+    try:
+        with state.db() as db:
             result = ingest(db, sender, uploads, channel="api", strict=strict, idempotency_key=key, now=state.clock())
-        except UserError as error:
-            raise _with_http_status(error) from None
-        # In the batch's own transaction: a committed batch always has its event, and an event its batch.
-        audit.record(
-            db,
-            actor=sender.label,
-            role="api",
-            action="exchange.batch.receive",
-            object_type="batch",
-            object_id=result.duplicate_of or result.batch_id,
-            address=address,
-            detail={"status": result.status, "duplicate": result.duplicate_of is not None, "channel": "api"},
-            now=state.clock(),
-        )
-        return result
+            audit_token_event(
+                request,
+                db,
+                caller.token_id,
+                "exchange.batch.ingest",
+                object_type="batch",
+                object_id=result.batch_id,
+                detail=result.audit_detail("api", len(uploads)),
+            )
+            return result
+    except UserError as error:
+        with state.db() as db:
+            audit_token_event(
+                request,
+                db,
+                caller.token_id,
+                "exchange.batch.ingest",
+                outcome="failure",
+                object_type="consortium",
+                object_id=caller.consortium_id,
+                detail={"channel": "api", "error": error.code},
+            )
+        raise _with_http_status(error) from None
 
 
 def _with_http_status(error: UserError) -> UserError:
@@ -413,11 +426,24 @@ async def post_batch(
     if caller.scope is None:
         raise Forbidden(Problem("DH-X308"))
     state = app_state(request)
-    body = await _read_body(request, state.settings.max_upload_bytes)
-    uploads = await _uploads(request, body)
+    try:
+        body = await _read_body(request, state.settings.max_upload_bytes)
+        uploads = await _uploads(request, body)
+    except UserError as error:
+        with state.db() as db:
+            audit_token_event(
+                request,
+                db,
+                caller.token_id,
+                "exchange.batch.ingest",
+                outcome="failure",
+                object_type="consortium",
+                object_id=caller.consortium_id,
+                detail={"channel": "api", "error": error.code},
+            )
+        raise
     sender = Sender(caller.consortium_id, f"token:{caller.token_id}")
-    address = request.client.host if request.client else ""
-    result = await run_in_threadpool(_run_ingest, state, sender, uploads, strict, idempotency_key, address)
+    result = await run_in_threadpool(_run_ingest, request, caller, sender, uploads, strict, idempotency_key)
     return JSONResponse(_result_body(result), status_code=200 if result.duplicate_of else 201)
 
 
@@ -460,6 +486,9 @@ def get_batches(
     only = _only(caller, consortium_id)
     with app_state(request).db() as db:
         batches, total = access.list_batches(db, caller.scope, limit=limit, offset=offset, only=only)
+        audit_token_event(
+            request, db, caller.token_id, "exchange.batches.view", object_type="consortium", object_id=only or "*"
+        )
         return BatchList(
             batches=[BatchSummary(**_summary(b)) for b in batches], total=total, limit=limit, offset=offset
         )
@@ -480,6 +509,7 @@ def get_batch(
     with app_state(request).db() as db:
         batch = access.get_batch(db, caller.scope, batch_id)
         issues, total = access.batch_issues(db, batch.id, limit=limit, offset=offset)
+        audit_token_event(request, db, caller.token_id, "exchange.batch.view", object_type="batch", object_id=batch.id)
         return BatchDetail(
             **_summary(batch),
             issues=[IssueOut(**access.issue_dict(issue)) for issue in issues],
@@ -502,6 +532,15 @@ def get_issues_csv(request: Request, caller: CallerDep, batch_id: BatchId) -> Re
     with app_state(request).db() as db:
         batch = access.get_batch(db, caller.scope, batch_id)
         content = issues_csv(db, batch.id)
+        audit_token_event(
+            request,
+            db,
+            caller.token_id,
+            "exchange.batch.issues_export",
+            object_type="batch",
+            object_id=batch.id,
+            detail={"bytes": len(content)},
+        )
     return Response(
         content,
         media_type="text/csv; charset=utf-8",
@@ -555,6 +594,19 @@ def get_participant_records(
             end=_day(end, "to"),
             only=only,
             limit=limit,
+        )
+        audit_token_event(
+            request,
+            db,
+            caller.token_id,
+            "exchange.records.view",
+            object_type="participant",
+            object_id=participant_id,
+            detail={
+                "consortia": ",".join(p.consortium_id for p in found),
+                "types": record_type or "all",
+                "records": sum(len(rows) for p in found for rows in p.records.values()),
+            },
         )
     return RecordsOut(
         participants=[

@@ -31,6 +31,7 @@ from datahealth.web.context import (
     require_principal,
     verify_csrf,
 )
+from datahealth.web.params import PageNumber, one_of
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -59,9 +60,11 @@ def _viewer(request: Request, db: Session, consortium: str | None = None) -> Vie
     if scope is None:
         raise NotFound()
     if scope.consortium_id is not None:
+        # An operator may name only their own consortium (any other, existing or not: the same 400).
+        one_of(consortium, {scope.consortium_id}, "consortium")
         return Viewer(principal, scope, [], scope.consortium_id)
     choices = consortia.consortium_choices(db)
-    selected = consortium if consortium in {code for code, _name in choices} else None
+    selected = one_of(consortium, {code for code, _name in choices}, "consortium")
     return Viewer(principal, scope, choices, selected)
 
 
@@ -79,14 +82,22 @@ def _pages(total: int, size: int) -> int:
 
 
 @router.get("/exchange", response_class=HTMLResponse)
-def batches_page(request: Request, consortium: str | None = None, page: int = 1) -> Response:
-    page = max(page, 1)
+def batches_page(request: Request, consortium: str | None = None, page: PageNumber = 1) -> Response:
     with app_state(request).db() as db:
         viewer = _viewer(request, db, consortium)
         rows, total = access.list_batches(
             db, viewer.scope.consortium_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, only=viewer.selected
         )
         batches = [(batch, _totals(batch.counts or {})) for batch in rows]
+        audit_event(
+            request,
+            db,
+            "exchange.batches.view",
+            principal=viewer.principal,
+            object_type="consortium",
+            object_id=viewer.selected or "*",
+            detail={"page": page},
+        )
     return render(
         request,
         "exchange/batches.html",
@@ -104,9 +115,10 @@ def _totals(counts: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 @router.get("/exchange/batches/{batch_id}", response_class=HTMLResponse)
-def batch_page(request: Request, batch_id: str, severity: str = "", page: int = 1, sent: str | None = None) -> Response:
-    page = max(page, 1)
-    chosen = severity if severity in ("error", "flag") else None
+def batch_page(
+    request: Request, batch_id: str, severity: str = "", page: PageNumber = 1, sent: str | None = None
+) -> Response:
+    chosen = one_of(severity, ("error", "flag"), "severity")
     with app_state(request).db() as db:
         viewer = _viewer(request, db)
         batch = access.get_batch(db, viewer.scope.consortium_id, batch_id)
@@ -114,6 +126,9 @@ def batch_page(request: Request, batch_id: str, severity: str = "", page: int = 
             db, batch.id, limit=ISSUE_PAGE_SIZE, offset=(page - 1) * ISSUE_PAGE_SIZE, severity=chosen
         )
         by_severity = access.issue_counts(db, batch.id)
+        audit_event(
+            request, db, "exchange.batch.view", principal=viewer.principal, object_type="batch", object_id=batch.id
+        )
     counts = batch.counts or {}
     return render(
         request,
@@ -140,6 +155,15 @@ def batch_issues_csv(request: Request, batch_id: str) -> Response:
         viewer = _viewer(request, db)
         batch = access.get_batch(db, viewer.scope.consortium_id, batch_id)
         content = issues_csv(db, batch.id)
+        audit_event(
+            request,
+            db,
+            "exchange.batch.issues_export",
+            principal=viewer.principal,
+            object_type="batch",
+            object_id=batch.id,
+            detail={"bytes": len(content)},
+        )
     return _attachment(content, f"issues-{batch.id}.csv", "text/csv; charset=utf-8")
 
 
@@ -198,16 +222,27 @@ async def upload(request: Request) -> Response:
                 audit_event(
                     request,
                     db,
-                    "exchange.batch.receive",
+                    "exchange.batch.ingest",
                     principal=principal,
                     object_type="batch",
-                    object_id=result.duplicate_of or result.batch_id,
-                    detail={"status": result.status, "duplicate": result.duplicate_of is not None, "channel": "web"},
+                    object_id=result.batch_id,
+                    detail=result.audit_detail("web", len(uploads)),
                 )
                 return result.duplicate_of or result.batch_id
 
         batch_id = await run_in_threadpool(run)
     except UserError as error:
+        with state.db() as db:
+            audit_event(
+                request,
+                db,
+                "exchange.batch.ingest",
+                principal=principal,
+                outcome="failure",
+                object_type="consortium",
+                object_id=viewer.scope.consortium_id or "",
+                detail={"channel": "web", "error": error.code},
+            )
         return render(
             request, "exchange/upload.html", status_code=error.status, viewer=viewer, error=error, tab="upload"
         )
@@ -271,8 +306,17 @@ async def create_token(request: Request) -> Response:
         if not may_create or consortium_id is None:
             raise NotFound()
         try:
-            _token, plaintext = tokens.create_token(
+            token, plaintext = tokens.create_token(
                 db, consortium_id, str(form.get("name", "")), principal.user_id, state.clock()
+            )
+            audit_event(
+                request,
+                db,
+                "exchange.token.create",
+                principal=principal,
+                object_type="api_token",
+                object_id=token.id,
+                detail={"consortium": consortium_id},
             )
         except UserError as error:
             return _tokens_page(request, db, viewer, error=error, status_code=error.status)
@@ -293,6 +337,9 @@ async def revoke_token(request: Request, token_id: int) -> Response:
         ):
             raise NotFound()
         tokens.revoke_token(db, token_id, consortium_id, state.clock())
+        audit_event(
+            request, db, "exchange.token.revoke", principal=principal, object_type="api_token", object_id=token_id
+        )
     return redirect("/exchange/tokens?revoked=1")
 
 
@@ -305,6 +352,14 @@ def quality_page(request: Request, consortium: str | None = None) -> Response:
     with state.db() as db:
         viewer = _viewer(request, db, consortium)
         report = quality.quality_report(db, viewer.selected, jst_date(state.clock()))
+        audit_event(
+            request,
+            db,
+            "exchange.quality.view",
+            principal=viewer.principal,
+            object_type="consortium",
+            object_id=viewer.selected or "*",
+        )
     labels = {record.name: (record.ja, record.en) for record in spec.RECORDS}
     return render(request, "exchange/quality.html", viewer=viewer, report=report, labels=labels, tab="quality")
 
@@ -316,8 +371,18 @@ def quality_xlsx(request: Request, consortium: str | None = None) -> Response:
         viewer = _viewer(request, db, consortium)
         today = jst_date(state.clock())
         report = quality.quality_report(db, viewer.selected, today)
+        content = quality.report_xlsx(report)
+        audit_event(
+            request,
+            db,
+            "exchange.quality.export",
+            principal=viewer.principal,
+            object_type="consortium",
+            object_id=viewer.selected or "*",
+            detail={"bytes": len(content)},
+        )
     return _attachment(
-        quality.report_xlsx(report),
+        content,
         f"quality-{viewer.selected or 'all'}-{today:%Y%m%d}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
@@ -367,6 +432,15 @@ async def create_consortium(request: Request) -> Response:
                 db, org.code, str(form.get("login_id", "")).strip(), str(form.get("display_name", ""))
             )
             created = org.code
+            audit_event(
+                request,
+                db,
+                "exchange.consortium.create",
+                principal=principal,
+                object_type="consortium",
+                object_id=org.code,
+            )
+            _audit_account(request, db, account, "consortium")
     except UserError as error:
         with state.db() as db:
             return _consortia_page(request, db, error=error, status_code=error.status)
@@ -385,6 +459,7 @@ async def add_operator(request: Request, consortium_id: str) -> Response:
             account = consortia.create_operator(
                 db, consortium_id, str(form.get("login_id", "")).strip(), str(form.get("display_name", ""))
             )
+            _audit_account(request, db, account, "consortium")
     except UserError as error:
         with state.db() as db:
             return _consortia_page(request, db, error=error, status_code=error.status)
@@ -403,8 +478,37 @@ async def add_researcher(request: Request) -> Response:
             account = consortia.create_researcher(
                 db, principal.organisation_id, str(form.get("login_id", "")), str(form.get("display_name", ""))
             )
+            _audit_account(request, db, account, "researcher")
     except UserError as error:
         with state.db() as db:
             return _consortia_page(request, db, error=error, status_code=error.status)
     with state.db() as db:
         return _consortia_page(request, db, account=account)
+
+
+@router.post("/admin/exchange/insurers", response_class=HTMLResponse)
+async def add_insurer(request: Request) -> Response:
+    principal = require_admin(request)
+    await verify_csrf(request, principal)
+    form = await request.form()
+    state = app_state(request)
+    try:
+        with state.db() as db:
+            account = consortia.create_insurer(
+                db,
+                str(form.get("insurer_number", "")),
+                str(form.get("insurer_name", "")),
+                str(form.get("login_id", "")),
+                str(form.get("display_name", "")),
+            )
+            _audit_account(request, db, account, "insurer")
+    except UserError as error:
+        with state.db() as db:
+            return _consortia_page(request, db, error=error, status_code=error.status)
+    with state.db() as db:
+        return _consortia_page(request, db, account=account)
+
+
+def _audit_account(request: Request, db: Session, account: consortia.NewAccount, role: str) -> None:
+    """An account created by the secretariat (the activation code is never recorded)."""
+    audit_event(request, db, "account.create", object_type="user", object_id=account.login_id, detail={"role": role})

@@ -25,8 +25,8 @@ from datahealth.auth.tables import Organisation, Role
 from datahealth.errors import NotAuthenticated, NotFound, Problem, UserError
 from datahealth.exchange.fhir_export import export_resources
 from datahealth.exchange.fhir_map import MEDIA_TYPE
-from datahealth.exchange.tokens import ALL_CONSORTIA, authenticate_token
-from datahealth.web.context import app_state, current_principal
+from datahealth.exchange.tokens import ALL_CONSORTIA, authenticate
+from datahealth.web.context import app_state, audit_event, audit_token_event, current_principal
 
 router = APIRouter()
 
@@ -44,7 +44,9 @@ def _scope(request: Request, consortium: str | None) -> str | None:
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated(Problem("DH-X301"))
         with state.db() as db:
-            own = authenticate_token(db, token, state.clock())
+            found = authenticate(db, token, state.clock())
+            own = found.consortium_id
+        request.state.api_token_id = found.id  # for the audit of this export and of refusals
         if own == ALL_CONSORTIA:
             return consortium
         if consortium not in (None, own):
@@ -92,6 +94,27 @@ def fhir_export(
     state = app_state(request)
     with state.db() as db:  # answer 404 before the stream starts
         export_resources(db, consortium_id=scope, participant_id=participant)
+        what = {"consortium": scope or "*", "types": ",".join(sorted(types))}
+        token_id: int | None = getattr(request.state, "api_token_id", None)
+        if token_id is not None:
+            audit_token_event(
+                request,
+                db,
+                token_id,
+                "exchange.fhir.export",
+                object_type="participant",
+                object_id=participant or "*",
+                detail=what,
+            )
+        else:
+            audit_event(
+                request,
+                db,
+                "exchange.fhir.export",
+                object_type="participant",
+                object_id=participant or "*",
+                detail=what,
+            )
 
     def stream() -> Iterator[bytes]:
         with state.db() as db:

@@ -16,6 +16,8 @@ from datahealth.auth.service import Principal
 from datahealth.auth.tables import Role
 from datahealth.db import lock_for_update
 from datahealth.errors import NotFound, Problem, UserError
+from datahealth.operations import notices
+from datahealth.operations.extensions import effective_closes_on
 from datahealth.survey import service
 from datahealth.survey.answers import draft_problems, relevant_names
 from datahealth.survey.model import Answers, SurveyDefinition
@@ -43,11 +45,19 @@ def home(request: Request) -> Response:
         return redirect("/admin")
     if principal.role in (Role.CONSORTIUM, Role.RESEARCHER):
         return redirect("/exchange")
+    if principal.role != Role.HOSPITAL:  # insurers (and any future role): their own account pages only
+        return redirect("/account")
     with app_state(request).db() as db:
         rows = service.surveys_for(db, principal)
         moment = now(request)
-        items = [(survey, response, service.phase(survey, moment)) for survey, response in rows]
-    return render(request, "hospital/home.html", items=items)
+        items = [
+            (survey, response, service.hospital_phase(db, survey, principal.organisation_id, moment))
+            for survey, response in rows
+        ]
+        deadlines = {survey.id: effective_closes_on(db, survey, principal.organisation_id) for survey, _ in rows}
+        board = notices.board(db, principal.organisation_id, limit=5)
+        unread = notices.unread_count(db, principal.organisation_id)
+    return render(request, "hospital/home.html", items=items, deadlines=deadlines, notices=board, unread=unread)
 
 
 @router.get("/surveys/{survey_id}", response_class=HTMLResponse)
@@ -88,7 +98,7 @@ def section_page(request: Request, survey_id: int, section_name: str, saved: str
         answers = service.stored_answers(response)
         relevant = relevant_names(defn, answers)
         problems = draft_problems(defn, answers)
-        current_phase = service.phase(survey, now(request))
+        current_phase = service.hospital_phase(db, survey, principal.organisation_id, now(request))
         audit_event(
             request,
             db,

@@ -18,7 +18,8 @@ from datahealth.reports import service as reports
 from datahealth.reports.html import feedback_charts, national_context, text_getter
 from datahealth.survey import service
 from datahealth.survey.tables import Survey, SurveyStatus
-from datahealth.web.context import app_state, language, now, render, require_admin, require_hospital
+from datahealth.web.context import app_state, audit_event, language, now, render, require_admin, require_hospital
+from datahealth.web.params import one_of
 
 router = APIRouter()
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -36,6 +37,25 @@ def _cache(request: Request) -> reports.ReportCache:
 def _attachment(content: bytes, filename: str, media_type: str) -> Response:
     return Response(
         content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def _audit(
+    request: Request,
+    db: Session,
+    action: str,
+    survey_id: int,
+    organisation_id: int | None,
+    detail: dict[str, object] | None = None,
+) -> None:
+    object_type, object_id = ("organisation", organisation_id) if organisation_id is not None else ("survey", survey_id)
+    audit_event(
+        request,
+        db,
+        action,
+        object_type=object_type,
+        object_id=object_id,
+        detail={"survey": survey_id, **(detail or {})},
     )
 
 
@@ -57,6 +77,7 @@ def feedback_page(request: Request, survey_id: int) -> Response:
     with app_state(request).db() as db:
         survey = _own_survey(db, principal, survey_id)
         report = reports.hospital_feedback(db, survey, principal.organisation_id, now(request), _cache(request))
+        _audit(request, db, "report.feedback.view", survey_id, principal.organisation_id)
     return render(
         request,
         "reports/feedback.html",
@@ -76,6 +97,7 @@ def feedback_pdf(request: Request, survey_id: int) -> Response:
     with app_state(request).db() as db:
         survey = _own_survey(db, principal, survey_id)
         report = reports.hospital_feedback(db, survey, principal.organisation_id, now(request), _cache(request))
+        _audit(request, db, "report.feedback.export", survey_id, principal.organisation_id)
     filename = f"feedback-{survey.survey_key}-{report.hospital.code}.pdf"
     return _attachment(reports.feedback_pdf(report, lang), filename, "application/pdf")
 
@@ -89,6 +111,7 @@ def admin_feedback_pdf(  # before the page, which "12.pdf" would reach
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         report = reports.hospital_feedback(db, survey, organisation_id, now(request), _cache(request))
+        _audit(request, db, "report.feedback.export", survey_id, organisation_id)
     filename = f"feedback-{survey.survey_key}-{report.hospital.code}.pdf"
     return _attachment(reports.feedback_pdf(report, lang), filename, "application/pdf")
 
@@ -101,6 +124,7 @@ def admin_feedback_page(request: Request, survey_id: int, organisation_id: int) 
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         report = reports.hospital_feedback(db, survey, organisation_id, now(request), _cache(request))
+        _audit(request, db, "report.feedback.view", survey_id, organisation_id)
     return render(
         request,
         "reports/feedback.html",
@@ -121,6 +145,9 @@ def national_page(request: Request, survey_id: int, view: str | None = None, que
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         report = reports.national(db, survey, chosen, now(request), _cache(request))
+        names = {q.name for q in service.definition_of(survey).questions()}
+        _audit(request, db, "report.national.view", survey_id, None, {"view": chosen})
+    question = one_of(question, names, "question")
     context = national_context(report, lang, pdf=False, question=question)
     return render(request, "reports/national.html", survey=survey, n=report, tx=text_getter(lang), **context)
 
@@ -135,5 +162,6 @@ def national_download(request: Request, survey_id: int, kind: str, view: str | N
     with app_state(request).db() as db:
         survey = service.get_survey(db, survey_id)
         content = reports.national_file(db, survey, chosen, kind, lang, now(request), _cache(request))
+        _audit(request, db, "report.national.export", survey_id, None, {"view": chosen, "format": kind})
     filename = f"national-{survey.survey_key}-{chosen}.{kind}"
     return _attachment(content, filename, "application/pdf" if kind == "pdf" else XLSX)

@@ -1,0 +1,24 @@
+"""Route-wide tenancy guards that apply to every router (see ``create_app``)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from datahealth.errors import NotFound
+
+MAX_OBJECT_ID = 2**31 - 1
+"""Object ids are 32-bit integers on PostgreSQL; SQLite stores up to 2^63 - 1."""
+
+
+def object_ids_in_range(request: Request) -> None:
+    """An integer ``…_id`` path parameter outside the id range names nothing: 404 before any query.
+
+    Without this, a guessed id such as 2^63 reaches the database driver and fails there (a 500 that
+    tells a prober something); with it, every out-of-range guess looks like any missing object.
+    """
+    for name, value in request.path_params.items():
+        if not name.endswith("_id") or not isinstance(value, str):
+            continue
+        digits = value[1:] if value.startswith(("-", "+")) else value
+        if digits.isdigit() and not 0 <= int(value) <= MAX_OBJECT_ID:
+            raise NotFound()
