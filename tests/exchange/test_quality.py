@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from datahealth.exchange.quality import QualityReport, aggregate_view, quality_report, report_xlsx
+from datahealth.exchange.quality import QualityReport, aggregate_view, quality_report, report_xlsx, researcher_view
 from datahealth.exchange.tables import Batch, table_for
 
 TODAY = date(2025, 3, 10)
@@ -297,3 +297,17 @@ def test_aggregate_view_for_researchers(seeded: Session) -> None:
         [3, loose.mean_coverage and round(loose.mean_coverage * 100, 1)],
     ]
     assert not {"P1", "P2", "P3", "Q1"} & set(_texts(loose).split())
+
+
+def test_researcher_view_hides_what_a_small_consortium_adds(seeded: Session) -> None:
+    """Over every consortium, a group that is small in one consortium is hidden too: otherwise "all" minus the
+    consortia shown would give it. CONSA has 3 activity participants, CONSB 1 (Q1)."""
+    everyone = quality_report(seeded, None, TODAY)
+    plain = aggregate_view(everyone, threshold=2)
+    assert "activity" not in plain.suppressed_types and plain.mean_coverage is not None
+    view = researcher_view(seeded, everyone, threshold=2)
+    assert "activity" in view.suppressed_types and view.devices == []
+    assert view.mean_coverage is None and view.participants_counted is None  # Q1 alone in CONSB
+    only_a = researcher_view(seeded, quality_report(seeded, "CONSA", TODAY), threshold=2)
+    assert only_a == aggregate_view(quality_report(seeded, "CONSA", TODAY), threshold=2)
+    assert "activity" not in only_a.suppressed_types

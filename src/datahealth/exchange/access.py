@@ -191,7 +191,7 @@ def quality_report(db: Session, reader: Reader, consortium: str | None, today: d
     if reader.consortium_id is not None and consortium not in (None, reader.consortium_id):
         raise NotFound()
     report = quality.quality_report(db, reader.consortium_id or consortium, today)
-    return report if reader.records else quality.aggregate_view(report)
+    return report if reader.records else quality.researcher_view(db, report)
 
 
 # --- a participant's records -------------------------------------------------------------------------

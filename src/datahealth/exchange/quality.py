@@ -17,6 +17,7 @@ consortium (researchers and the secretariat).
 rows (the coverage table names participants), only the mean share of days with data; record types and
 device groups with data of fewer than ``THRESHOLD`` participants are left out, as is the mean over fewer
 than ``THRESHOLD`` participants, so no figure describes one participant or a handful of them.
+``researcher_view`` adds complementary suppression to the report over every consortium.
 """
 
 from __future__ import annotations
@@ -154,14 +155,24 @@ class QualityReport:
         return sum(shares) / len(shares) if shares else None
 
 
-def aggregate_view(report: QualityReport, threshold: int = THRESHOLD) -> QualityReport:
-    """The report without anything that describes one participant (see the module docstring)."""
-    small = {t.record_type for t in report.totals if 0 < t.participants < threshold}
+def aggregate_view(
+    report: QualityReport,
+    threshold: int = THRESHOLD,
+    *,
+    hidden_types: frozenset[str] = frozenset(),
+    hidden_devices: frozenset[tuple[str, str, str]] = frozenset(),
+    hide_mean: bool = False,
+) -> QualityReport:
+    """The report without anything that describes one participant (see the module docstring); ``hidden_*``
+    and ``hide_mean``: complementary suppression (``researcher_view``)."""
+    small = {t.record_type for t in report.totals if 0 < t.participants < threshold} | hidden_types
     kept = [name for name in (t.record_type for t in report.totals) if name not in small]
     devices = [d for d in report.devices if d.record_type not in small]
-    shown_devices = [d for d in devices if d.participants >= threshold]
+    shown_devices = [
+        d for d in devices if d.participants >= threshold and (d.record_type, d.maker, d.model) not in hidden_devices
+    ]
     counted = [row.share for row in report.coverage if row.share is not None]
-    enough = len(counted) >= threshold
+    enough = len(counted) >= threshold and not hide_mean
     return replace(
         report,
         totals=[t for t in report.totals if t.record_type in kept],
@@ -176,6 +187,41 @@ def aggregate_view(report: QualityReport, threshold: int = THRESHOLD) -> Quality
         coverage_mean=sum(counted) / len(counted) if enough else None,
         suppressed_types=[t.record_type for t in report.totals if t.record_type in small],
         suppressed_devices=len(devices) - len(shown_devices),
+    )
+
+
+def researcher_view(db: Session, report: QualityReport, threshold: int = THRESHOLD) -> QualityReport:
+    """``aggregate_view`` for an aggregate-only reader. A report over every consortium also hides what a
+    small group of one consortium would add to it (complementary suppression): otherwise "all consortia"
+    minus the consortia that are shown would give the hidden consortium's figures."""
+    if report.consortium_id is not None:
+        return aggregate_view(report, threshold)
+    hidden_types: set[str] = set()
+    for record in spec.RECORDS:
+        table = table_for(record.name)
+        people = select(func.count(func.distinct(table.c.participant_id))).group_by(table.c.consortium_id)
+        if any(0 < int(n) < threshold for (n,) in db.execute(people)):
+            hidden_types.add(record.name)
+    hidden_devices: set[tuple[str, str, str]] = set()
+    for record in _device_types():
+        table = table_for(record.name)
+        maker, model = table.c.model_manufacturer_code, table.c.model_number
+        rows = db.execute(
+            select(maker, model, func.count(func.distinct(table.c.participant_id))).group_by(
+                table.c.consortium_id, maker, model
+            )
+        )
+        hidden_devices |= {(record.name, m, n) for m, n, k in rows if 0 < int(k) < threshold}
+    per_consortium: dict[str, int] = {}
+    for row in report.coverage:
+        if row.share is not None:
+            per_consortium[row.consortium_id] = per_consortium.get(row.consortium_id, 0) + 1
+    return aggregate_view(
+        report,
+        threshold,
+        hidden_types=frozenset(hidden_types),
+        hidden_devices=frozenset(hidden_devices),
+        hide_mean=any(0 < n < threshold for n in per_consortium.values()),
     )
 
 
