@@ -7,7 +7,7 @@ The long run (hundreds of kills) is ``scripts/crash_test.py``; see docs/reliabil
 
 from __future__ import annotations
 
-import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -18,8 +18,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import crash_test  # noqa: E402
+from own_loop import run_isolated  # noqa: E402
 
-from conftest import POSTGRES_URL  # noqa: E402
+POSTGRES_URL = os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", "")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -44,7 +45,7 @@ def test_sigkill_under_load_loses_nothing(backend: str, tmp_path: Path) -> None:
             "--log", str(tmp_path / "server.log"),
         ]
     )  # fmt: skip
-    report = asyncio.run(crash_test.run_crash_test(args))
+    report = run_isolated(crash_test.run_crash_test(args))
     assert report.problems == [], report.summary() + "\n" + "\n".join(report.problems[:20])
     assert report.kills >= 5, report.summary()  # the server really was killed, repeatedly, under load
     assert report.saves > 0 and report.batches > 0, report.summary()

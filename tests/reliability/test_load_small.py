@@ -6,7 +6,7 @@ docs/benchmarks.md (``benchmarks/load_survey.py`` with 1,000 users).
 
 from __future__ import annotations
 
-import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import load_survey  # noqa: E402
+from own_loop import run_isolated  # noqa: E402
 
-from conftest import POSTGRES_URL  # noqa: E402
+POSTGRES_URL = os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", "")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -41,7 +42,7 @@ def test_small_load_has_no_errors_and_loses_nothing(backend: str, tmp_path: Path
             "--log", str(tmp_path / "server.log"),
         ]
     )  # fmt: skip
-    report = asyncio.run(load_survey.run_load(args))
+    report = run_isolated(load_survey.run_load(args))
     summary = "\n".join(report.lines())
     assert report.saves > 0 and report.batches > 0, summary
     assert report.errors == 0, summary

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from own_loop import run_isolated
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -114,7 +115,7 @@ def test_database_stopped_mid_load_answers_503_then_recovers(cluster: PrivateClu
                 assert len(ledger.saves) > saves_while_down, "nothing acknowledged after the database came back"
 
         try:
-            asyncio.run(scenario())
+            run_isolated(scenario())
         finally:
             server.stop()
         assert server.starts == 1  # the app was never restarted
