@@ -46,10 +46,15 @@ SELECTORS = {
     "to",
     "consortium",
     "strict",
+    # survey operations: inquiry desk, mail status/kind, the survey a mail list is filtered to
+    "category",
+    "kind",
+    "survey",
 }
 ID_FILTERS = {"consortium_id", "participant"}
 FREE_TEXT = {"actor", "action", "object_type", "object_id", "q", "next"}
 FLAGS = {"saved", "sent", "created", "updated", "reopened", "revoked", "activated", "changed"}
+FLAGS |= {"done", "n", "emails", "already", "retried"}  # survey operations: counts shown in the done notice
 
 UNKNOWN = ("zzz-unknown", "' OR '1'='1", "1; DROP TABLE users --", "-1", "1" + "0" * 30, "%00", "ＺＺ")
 SQL_ERRORS = re.compile(r"syntax error|sqlite3|psycopg|OperationalError|ProgrammingError|Traceback", re.I)
@@ -93,7 +98,7 @@ def _caller(path: str) -> str:
         return "token-a"
     if path.startswith(("/admin", "/exchange")):
         return "admin" if path.startswith("/admin") else "op-a"
-    if path.startswith("/surveys"):
+    if path.startswith(("/surveys", "/inquiries", "/notices")):
         return "hosp-a"
     return "admin"
 
@@ -109,6 +114,8 @@ def _url(t: Tenants, path: str) -> str:
         "kind": "xlsx",
         "fmt": "csv",
         "organisation_id": str(t.ids["hospital_a"]),
+        "inquiry_id": str(t.ids["inquiry_a"]),
+        "notice_id": str(t.ids["notice_a"]),
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 
