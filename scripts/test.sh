@@ -41,7 +41,7 @@ if [ -z "${DATAHEALTH_TEST_POSTGRES_URL:-}" ]; then
 fi
 
 echo "== ruff"
-ruff check src tests benchmarks
+ruff check src tests benchmarks scripts fuzz
 echo "== mypy --strict"
 mypy src
 echo "== bandit"

@@ -85,7 +85,7 @@ def db_upgrade(revision: str = "head") -> None:
 # --- serve / demo ----------------------------------------------------------------------------------
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, workers: int = 1, access_log: bool = True) -> None:
     import uvicorn
 
     from datahealth.startup_checks import UnsafeConfiguration
@@ -96,18 +96,36 @@ def _serve(settings: Settings) -> None:
     except (SchemaNotReady, UnsafeConfiguration) as exc:
         errors.print(str(exc))
         raise typer.Exit(code=1) from None
-    uvicorn.run(web, host=settings.host, port=settings.port, log_level="info", proxy_headers=True)
+    if workers > 1:  # each worker process builds its own app from the same DATAHEALTH_* environment
+        uvicorn.run(
+            "datahealth.web.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=access_log,
+            proxy_headers=True,
+        )
+        return
+    uvicorn.run(
+        web, host=settings.host, port=settings.port, log_level="info", access_log=access_log, proxy_headers=True
+    )
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (PostgreSQL; SQLite serialises writers anyway)")
+    ] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request (off for load tests)")] = True,
 ) -> None:
     """Serve the web application on the configured database."""
     settings = Settings()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    _serve(settings.model_copy(update=overrides))
+    _serve(settings.model_copy(update=overrides), workers=workers, access_log=access_log)
 
 
 @app.command()

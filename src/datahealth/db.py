@@ -7,10 +7,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import JSON, DateTime, Dialect, Engine, TypeDecorator, create_engine, event, inspect, update
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from datahealth.config import Settings
+
+PG_CONNECT_TIMEOUT_SECONDS = 5
+PG_POOL_TIMEOUT_SECONDS = 10
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -23,7 +26,16 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # pre-ping replaces connections the server dropped (a restart) without restarting the app; the timeouts
+    # turn an unreachable server into a quick error (answered 503 by the web app) rather than a hang.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=PG_POOL_TIMEOUT_SECONDS,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -51,6 +63,23 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def lock_for_update(db: Session, row: Any) -> None:
+    """Take the write lock on ``row`` and reload it, so a read-modify-write cannot lose a concurrent change.
+
+    PostgreSQL: ``SELECT … FOR UPDATE``. SQLite locks the whole database for writing: a no-op ``UPDATE`` of
+    the row starts the write transaction (pysqlite begins one only at the first write), then the row is read
+    again inside it.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        db.refresh(row, with_for_update=True)
+        return
+    mapper = inspect(row).mapper
+    table = mapper.local_table
+    key = mapper.primary_key[0]
+    db.execute(update(table).where(key == getattr(row, key.key)).values({key.name: key}))
+    db.refresh(row)
 
 
 class Base(DeclarativeBase):

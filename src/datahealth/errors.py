@@ -13,6 +13,7 @@
      ├── NotAuthenticated (401)
      ├── Forbidden (403)              CSRF failure and similar
      ├── TooManyRequests (429)        login throttling
+     ├── ServiceUnavailable (503)     the database cannot be reached; retry later (Retry-After)
      └── NotFound (404)               also what another tenant's object looks like
 
 Every user-facing message has a stable code (``DH-S101``) and a template in Japanese and English
@@ -659,6 +660,12 @@ CATALOGUE: dict[str, Message] = {
         "このURLでは {method} は使えません（使えるメソッド：{allowed}）。",
         "{method} is not allowed here (allowed: {allowed}).",
     ),
+    # --- availability (G5xx, reliability) ---
+    "DH-G503": Message(
+        "データベースに一時的に接続できません。この操作は保存されていません。"
+        "{retry_after} 秒ほどおいて再度お試しください。",
+        "The database is temporarily unavailable. Nothing was saved. Please try again in about {retry_after} seconds.",
+    ),
     # --- linked / claims analytics (L1xx) ---
     "DH-L101": Message(
         "連結元データがありません：{field}",
@@ -795,6 +802,13 @@ class Forbidden(DatahealthError):
 class TooManyRequests(DatahealthError):
     status = 429
     default_code = "DH-A111"
+
+
+class ServiceUnavailable(DatahealthError):
+    """The database cannot be reached (stopped, restarting, overloaded); nothing of the request was written."""
+
+    status = 503
+    default_code = "DH-G503"
 
 
 class NotFound(DatahealthError):

@@ -12,7 +12,8 @@ import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import String, UniqueConstraint, delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from datahealth.db import Base, UtcDateTime
@@ -38,13 +39,21 @@ def valid_key(key: str | None) -> str | None:
 
 
 def claim(db: Session, scope: str, owner: str, key: str, now: datetime) -> bool:
-    """Record the key in the caller's transaction; False if this request was already applied."""
-    try:
-        with db.begin_nested():
-            db.add(IdempotencyKey(scope=scope, owner=owner[:120], key=key, created_at=now))
-    except IntegrityError:
-        return False
-    return True
+    """Record the key in the caller's transaction; False if this request was already applied.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` rather than a savepoint: on SQLite a savepoint opened before the
+    transaction's first write is a transaction of its own, so the key would be committed at once, apart from
+    the change it stands for (the crash test found exactly that: a key recorded, its save lost). A concurrent
+    request with the same key waits for the first one's transaction and then sees the conflict.
+    """
+    values = {"scope": scope, "owner": owner[:120], "key": key, "created_at": now}
+    dialect = db.get_bind().dialect.name
+    statement = (
+        postgresql_insert(IdempotencyKey).values(**values).on_conflict_do_nothing()
+        if dialect == "postgresql"
+        else sqlite_insert(IdempotencyKey).values(**values).on_conflict_do_nothing()
+    )
+    return db.execute(statement.returning(IdempotencyKey.id)).scalar() is not None
 
 
 def prune(db: Session, now: datetime) -> int:

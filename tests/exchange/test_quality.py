@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from datahealth.exchange.quality import QualityReport, quality_report, report_xlsx
+from datahealth.exchange.quality import QualityReport, aggregate_view, quality_report, report_xlsx, researcher_view
 from datahealth.exchange.tables import Batch, table_for
 
 TODAY = date(2025, 3, 10)
@@ -260,3 +260,54 @@ def test_report_workbook(seeded: Session) -> None:
     assert coverage["P3"][6] is None
     manual = {row[0]: row for row in book["manual_entry"].iter_rows(min_row=2, values_only=True)}
     assert manual["activity"] == ("activity", 6, 1, 1, 33.3)
+
+
+def _texts(report: QualityReport) -> str:
+    book = load_workbook(io.BytesIO(report_xlsx(report)), read_only=True)
+    return "\n".join(str(v) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for v in row)
+
+
+def test_aggregate_view_for_researchers(seeded: Session) -> None:
+    """What a researcher sees: no participant rows, and nothing computed over fewer than ``threshold`` people."""
+    everyone = quality_report(seeded, None, TODAY)
+    people = {t.record_type: t.participants for t in everyone.totals}
+    assert people == {"weight": 1, "blood_pressure": 1, "activity": 3, "hba1c": 0, "clinic_blood_pressure": 0}
+
+    strict = aggregate_view(everyone)  # the real threshold, 10: four participants in all, everything goes
+    assert strict.aggregates_only and strict.coverage == [] and strict.devices == []
+    assert strict.suppressed_types == ["weight", "blood_pressure", "activity"]
+    assert [t.record_type for t in strict.totals] == ["hba1c", "clinic_blood_pressure"]
+    assert strict.monthly == [] and strict.flags == [] and strict.out_of_range == []
+    assert strict.mean_coverage is None and strict.participants_counted is None
+    assert strict.suppressed_devices == 0  # the device groups went with their record type
+    assert not {"P1", "P2", "P3", "Q1"} & set(_texts(strict).split())
+
+    loose = aggregate_view(everyone, threshold=2)
+    assert loose.suppressed_types == ["weight", "blood_pressure"]
+    assert [t.record_type for t in loose.totals] == [t.record_type for t in loose.manual]
+    assert {(d.maker, d.participants) for d in loose.devices} == {
+        (d.maker, d.participants) for d in everyone.devices if d.participants >= 2 and d.record_type == "activity"
+    }
+    assert loose.participants_counted == 3  # P3 has not started: no share
+    assert loose.mean_coverage == pytest.approx(everyone.mean_coverage)
+    assert {m.record_type for m in loose.monthly} == {"activity"}
+    coverage = [list(r) for r in load_workbook(io.BytesIO(report_xlsx(loose)))["coverage"].iter_rows(values_only=True)]
+    assert coverage == [
+        ["参加者数 / participants", "平均割合(%) / mean_share_percent"],
+        [3, loose.mean_coverage and round(loose.mean_coverage * 100, 1)],
+    ]
+    assert not {"P1", "P2", "P3", "Q1"} & set(_texts(loose).split())
+
+
+def test_researcher_view_hides_what_a_small_consortium_adds(seeded: Session) -> None:
+    """Over every consortium, a group that is small in one consortium is hidden too: otherwise "all" minus the
+    consortia shown would give it. CONSA has 3 activity participants, CONSB 1 (Q1)."""
+    everyone = quality_report(seeded, None, TODAY)
+    plain = aggregate_view(everyone, threshold=2)
+    assert "activity" not in plain.suppressed_types and plain.mean_coverage is not None
+    view = researcher_view(seeded, everyone, threshold=2)
+    assert "activity" in view.suppressed_types and view.devices == []
+    assert view.mean_coverage is None and view.participants_counted is None  # Q1 alone in CONSB
+    only_a = researcher_view(seeded, quality_report(seeded, "CONSA", TODAY), threshold=2)
+    assert only_a == aggregate_view(quality_report(seeded, "CONSA", TODAY), threshold=2)
+    assert "activity" not in only_a.suppressed_types

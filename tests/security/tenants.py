@@ -45,9 +45,11 @@ COLUMNS = (
 )
 
 
-def activity_csv(*rows: tuple[str, str, str]) -> bytes:
+def activity_csv(*rows: tuple[str, str, str], serial: str = "SN1") -> bytes:
     """Activity records (consortium, participant, yyyymmdd); a step count of 999999 is flagged."""
-    lines = [f"{cid},{pid},{day}000000,8000,60,M01,AM-100,SN1,1440,0,30,0,20250131120000000" for cid, pid, day in rows]
+    lines = [
+        f"{cid},{pid},{day}000000,8000,60,M01,AM-100,{serial},1440,0,30,0,20250131120000000" for cid, pid, day in rows
+    ]
     return ("\n".join((COLUMNS, *lines)) + "\n").encode("utf-8-sig")
 
 
@@ -105,8 +107,12 @@ def build(tmp: Path, template: Path | None, *, hostile: str = "", database_url: 
     world.markers = {
         "hospA": ("Alpha-Hospital-MK", "ANSWER-MARKER-A"),
         "hospB": ("Beta-Hospital-MK", "ANSWER-MARKER-B", "2711111111"),
-        "consA": ("Consortium-Alpha-MK", "PA0001"),
-        "consB": ("Consortium-Beta-MK", "QB0001"),
+        "consA": ("Consortium-Alpha-MK",),
+        "consB": ("Consortium-Beta-MK",),
+        # Record level: participant IDs, stored values, submitted values in issue rows. Researchers and
+        # read-all tokens read every consortium, but only aggregates: they must never see these.
+        "consA-records": ("PA0001", "SERIAL-A-MK", "2025011000000"),
+        "consB-records": ("QB0001", "SERIAL-B-MK", "2025012000000"),
         "consA-admin": ("token-alpha-MK",),
         "consB-admin": ("token-beta-MK",),
         "research": ("token-research-MK",),
@@ -185,8 +191,8 @@ def build(tmp: Path, template: Path | None, *, hostile: str = "", database_url: 
         _, world.bearer["token-a"] = create_token(db, "CONSA", "token-alpha-MK" + h, users["op-a"].id, NOW)
         _, world.bearer["token-b"] = create_token(db, "CONSB", "token-beta-MK" + h, users["op-b"].id, NOW)
         _, world.bearer["token-all"] = create_token(db, ALL_CONSORTIA, "token-research-MK" + h, users["res"].id, NOW)
-        for cid, pid, key in (("CONSA", "PA0001", "a"), ("CONSB", "QB0001", "b")):
-            rows = activity_csv((cid, pid, "20250110"), (cid, pid, "2025011"))
+        for cid, pid, key, bad_day in (("CONSA", "PA0001", "a", "2025011"), ("CONSB", "QB0001", "b", "2025012")):
+            rows = activity_csv((cid, pid, "20250110"), (cid, pid, bad_day), serial=f"SERIAL-{key.upper()}-MK")
             result = ingest(
                 db, Sender(cid, f"user:op-{key}"), [Upload(f"activity{h[:40]}.csv", rows)], channel="web", now=NOW
             )

@@ -121,7 +121,7 @@ WEB_CASES = [
         "success",
     ),
     (
-        "token-all",
+        "admin",
         "GET",
         "/api/v1/exchange/fhir/$export?consortium=CONSB&participant=QB0001",
         None,
@@ -129,7 +129,45 @@ WEB_CASES = [
         "QB0001",
         "success",
     ),
-    ("res", "GET", "/api/v1/exchange/fhir/$export?consortium=CONSA", None, "exchange.fhir.export", "*", "success"),
+    ("token-a", "GET", "/api/v1/exchange/fhir/$export", None, "exchange.fhir.export", "*", "success"),
+    # Researchers and read-all tokens read aggregates only: their record-level reads are refused and audited.
+    (
+        "token-all",
+        "GET",
+        "/api/v1/exchange/fhir/$export?consortium=CONSB&participant=QB0001",
+        None,
+        "access.denied",
+        "/api/v1/exchange/fhir/$export",
+        "denied",
+    ),
+    (
+        "token-all",
+        "GET",
+        "/api/v1/exchange/participants/QB0001/records",
+        None,
+        "access.denied",
+        "/api/v1/exchange/participants/QB0001/records",
+        "denied",
+    ),
+    (
+        "res",
+        "GET",
+        "/api/v1/exchange/fhir/$export?consortium=CONSA",
+        None,
+        "access.denied",
+        "/api/v1/exchange/fhir/$export",
+        "denied",
+    ),
+    (
+        "res",
+        "GET",
+        "/exchange/batches/{batch_b}/issues.csv",
+        None,
+        "access.denied",
+        "/exchange/batches/{batch_b}/issues.csv",
+        "denied",
+    ),
+    ("res", "GET", "/exchange/batches/{batch_b}", None, "exchange.batch.view", "{batch_b}", "success"),
 ]
 
 

@@ -1,5 +1,10 @@
 """Role × every route × someone else's object: 404 (or the route's role denial), never another tenant's data.
 
+Researchers (web role ``researcher``) and read-all API tokens read every consortium, but aggregates only:
+every record-level route (``Route.records``) answers them 404, and record-level markers (participant IDs,
+stored and submitted values) of every consortium are outside their scope, so no page they can reach may
+show one (``test_researchers_read_aggregates_only``).
+
 The matrix is generated from ``app.routes``: every route must be described in ``ROUTES`` (which path and
 query parameters name tenant objects) or exempted in ``EXEMPT`` with a reason, so a new route fails
 ``test_every_route_is_in_the_matrix`` until someone decides how its tenancy is tested.
@@ -15,12 +20,14 @@ other tenant's data is checked unchanged.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import product
 from urllib.parse import urlencode
 
 import httpx
+import openpyxl
 import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
@@ -55,12 +62,12 @@ GUESS = frozenset({"<guess>"})
 SCOPES: dict[str, frozenset[str]] = {
     "admin": frozenset({"*"}),
     "hosp-a": frozenset({"hospA"}),
-    "op-a": frozenset({"consA", "consA-admin"}),
-    "res": frozenset({"consA", "consB", "research"}),
+    "op-a": frozenset({"consA", "consA-records", "consA-admin"}),
+    "res": frozenset({"consA", "consB", "research"}),  # every consortium, no records
     "ins": frozenset({"insurer"}),
     "anonymous": frozenset(),
-    "token-a": frozenset({"consA"}),
-    "token-all": frozenset({"consA", "consB"}),
+    "token-a": frozenset({"consA", "consA-records"}),
+    "token-all": frozenset({"consA", "consB"}),  # every consortium, no records
 }
 ROLE_OF = {
     "admin": "admin",
@@ -70,8 +77,10 @@ ROLE_OF = {
     "ins": "insurer",
     "anonymous": "anonymous",
     "token-a": "token",
-    "token-all": "token",
+    "token-all": "token-all",
 }
+AGGREGATE_ONLY = frozenset({"researcher", "token-all"})
+"""Roles that read every consortium but only aggregates: record-level routes answer them exactly 404."""
 SESSION_PRINCIPALS = ("admin", "hosp-a", "op-a", "res", "ins", "anonymous")
 
 
@@ -102,7 +111,7 @@ def objects(t: Tenants) -> dict[str, list[Obj]]:
             Obj(str(i["token_b"]), frozenset({"consB-admin"})),
             Obj(str(i["token_res"]), frozenset({"research"})),
         ],
-        "participant": [Obj("PA0001", frozenset({"consA"})), Obj("QB0001", frozenset({"consB"}))],
+        "participant": [Obj("PA0001", frozenset({"consA-records"})), Obj("QB0001", frozenset({"consB-records"}))],
         "consortium": [Obj("CONSA", frozenset({"consA"})), Obj("CONSB", frozenset({"consB"}))],
     }
     for kind in ("survey", "response", "organisation", "token"):
@@ -125,9 +134,13 @@ def objects(t: Tenants) -> dict[str, list[Obj]]:
 ADMIN = frozenset({"admin"})
 HOSPITAL = frozenset({"hospital"})
 EXCHANGE = frozenset({"consortium", "researcher", "admin"})
+EXCHANGE_RECORDS = EXCHANGE - AGGREGATE_ONLY
 LOGGED_IN = frozenset({"admin", "hospital", "consortium", "researcher", "insurer"})
-PUBLIC = LOGGED_IN | {"anonymous", "token"}
-TOKENS = frozenset({"token"})
+PUBLIC = LOGGED_IN | {"anonymous", "token", "token-all"}
+TOKENS = frozenset({"token", "token-all"})
+RECORD_TOKENS = TOKENS - AGGREGATE_ONLY
+RESEARCHER = frozenset({"researcher"})
+TOKEN_ALL = frozenset({"token-all"})
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,9 @@ class Route:
     """Other path parameters with a valid value."""
     form: tuple[tuple[str, str], ...] = ()
     """Form fields sent with a state-changing request."""
+    records: frozenset[str] = frozenset()
+    """Record level (a participant's records, values, FHIR resources of individuals): the aggregate-only
+    roles that authenticate on this route and must get exactly 404 (a login on a token-only route gets 401)."""
 
 
 R = Route
@@ -212,8 +228,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/admin/exchange/insurers"): R(ADMIN),
     # exchange pages
     ("GET", "/exchange"): R(EXCHANGE, query=(("consortium", "consortium"),)),
-    ("GET", "/exchange/batches/{batch_id}"): R(EXCHANGE, (("batch_id", "batch"),)),
-    ("GET", "/exchange/batches/{batch_id}/issues.csv"): R(EXCHANGE, (("batch_id", "batch"),)),
+    ("GET", "/exchange/batches/{batch_id}"): R(EXCHANGE, (("batch_id", "batch"),)),  # researchers: counts only
+    ("GET", "/exchange/batches/{batch_id}/issues.csv"): R(
+        EXCHANGE_RECORDS, (("batch_id", "batch"),), records=RESEARCHER
+    ),
     ("GET", "/exchange/upload"): R(frozenset({"consortium", "admin"})),
     ("POST", "/exchange/upload"): R(frozenset({"consortium", "admin"})),
     ("GET", "/exchange/tokens"): R(EXCHANGE),
@@ -222,15 +240,22 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/exchange/quality"): R(EXCHANGE, query=(("consortium", "consortium"),)),
     ("GET", "/exchange/quality.xlsx"): R(EXCHANGE, query=(("consortium", "consortium"),)),
     # exchange API (bearer tokens; the FHIR export also takes a login)
-    ("POST", "/api/v1/exchange/batches"): R(TOKENS),
+    ("POST", "/api/v1/exchange/batches"): R(RECORD_TOKENS),  # read-all tokens: 403 (read-only)
     ("GET", "/api/v1/exchange/batches"): R(TOKENS, query=(("consortium_id", "consortium"),)),
-    ("GET", "/api/v1/exchange/batches/{batch_id}"): R(TOKENS, (("batch_id", "batch"),)),
-    ("GET", "/api/v1/exchange/batches/{batch_id}/issues.csv"): R(TOKENS, (("batch_id", "batch"),)),
+    ("GET", "/api/v1/exchange/batches/{batch_id}"): R(TOKENS, (("batch_id", "batch"),)),  # read-all: rows withheld
+    ("GET", "/api/v1/exchange/batches/{batch_id}/issues.csv"): R(
+        RECORD_TOKENS, (("batch_id", "batch"),), records=TOKEN_ALL
+    ),
     ("GET", "/api/v1/exchange/participants/{participant_id}/records"): R(
-        TOKENS, (("participant_id", "participant"),), query=(("consortium_id", "consortium"),)
+        RECORD_TOKENS,
+        (("participant_id", "participant"),),
+        query=(("consortium_id", "consortium"),),
+        records=TOKEN_ALL,
     ),
     ("GET", "/api/v1/exchange/fhir/$export"): R(
-        TOKENS | EXCHANGE, query=(("consortium", "consortium"), ("participant", "participant"))
+        RECORD_TOKENS | EXCHANGE_RECORDS,
+        query=(("consortium", "consortium"), ("participant", "participant")),
+        records=AGGREGATE_ONLY,
     ),
 }
 # survey operations (hospital side: only the caller's own notices and inquiries; administration: admin only)
@@ -448,17 +473,14 @@ def test_no_cross_tenant_read_or_write(tenants: Tenants, who: str) -> None:
             found = leaks(tenants, who, case, response)
             if found:
                 problems.append(f"{where}: another tenant's data {found}")
-            if not may_use:
+            malformed_guess = case.target == GUESS and status == 400  # a malformed id (too long) is refused as such
+            if not may_use and role in case.route.records:
+                if status != 404 and not malformed_guess:
+                    problems.append(f"{where}: record-level route not answered with 404 for an aggregate-only reader")
+            elif not may_use:
                 if not denied(response):
                     problems.append(f"{where}: route not denied to role {role}")
-            elif (
-                foreign_object
-                and not case.query_target
-                and status != 404
-                and not (
-                    case.target == GUESS and status == 400  # a malformed id (too long) is refused as such
-                )
-            ):
+            elif foreign_object and not case.query_target and status != 404 and not malformed_guess:
                 problems.append(f"{where}: object outside the caller's scope not answered with 404")
             elif not foreign_object and status == 200:
                 allowed_ok += 1
@@ -472,10 +494,10 @@ POSITIVE = {
     "hosp-a": ["/surveys/{survey_open}/review"],
     "admin": ["/admin/responses/{response_b}", "/admin/surveys/{survey_b}/progress"],
     "op-a": ["/exchange/batches/{batch_a}", "/exchange/batches/{batch_a}/issues.csv"],
-    "res": ["/exchange/batches/{batch_b}"],
+    "res": ["/exchange/batches/{batch_b}", "/exchange/quality?consortium=CONSB"],
     "ins": ["/account"],
     "token-a": ["/api/v1/exchange/batches/{batch_a}", "/api/v1/exchange/participants/PA0001/records"],
-    "token-all": ["/api/v1/exchange/participants/QB0001/records"],
+    "token-all": ["/api/v1/exchange/batches/{batch_b}", "/api/v1/exchange/batches?consortium_id=CONSB"],
 }
 
 POSITIVE["hosp-a"] += ["/inquiries/{inquiry_a}", "/notices/{notice_a}", "/surveys/{survey_open}/faq"]
@@ -490,6 +512,79 @@ def test_own_objects_are_reachable(tenants: Tenants, who: str) -> None:
             url = template.format(**tenants.ids)
             response = client.get(url)
             assert response.status_code == 200, url
+
+
+RECORD_MARKERS = ("consA-records", "consB-records")
+
+
+def record_markers(t: Tenants, text: str) -> list[str]:
+    return [m for tenant in RECORD_MARKERS for m in t.markers[tenant] if m in text]
+
+
+def xlsx_text(content: bytes) -> str:
+    book = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
+    return "\n".join(
+        str(value) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for value in row
+    )
+
+
+def test_researchers_read_aggregates_only(tenants: Tenants) -> None:
+    """Researchers read every consortium's aggregates (200) and no record (404), on the pages, the API and FHIR;
+    the administrator and the owning consortium still read the records."""
+    batch_a, batch_b = tenants.ids["batch_a"], tenants.ids["batch_b"]
+    with tenants.client("res") as client:
+        for url in (f"/exchange/batches/{batch_b}", f"/exchange/batches/{batch_b}?severity=error", "/exchange"):
+            page = client.get(url)
+            assert page.status_code == 200 and not record_markers(tenants, page.text), url
+        page = client.get(f"/exchange/batches/{batch_b}")
+        assert 'id="issue-summary"' in page.text and "DH-X1" in page.text  # counts per code
+        assert 'id="issues"' not in page.text and 'id="report-download"' not in page.text
+        assert 'id="aggregates-only"' in page.text
+        for consortium in ("", "?consortium=CONSA", "?consortium=CONSB"):
+            quality = client.get(f"/exchange/quality{consortium}")
+            assert quality.status_code == 200 and 'id="coverage-table"' not in quality.text
+            assert 'id="aggregates-only"' in quality.text and not record_markers(tenants, quality.text)
+            workbook = client.get(f"/exchange/quality.xlsx{consortium}")
+            assert workbook.status_code == 200 and not record_markers(tenants, xlsx_text(workbook.content))
+        # Two participants in the world: every per-type figure is over fewer than 10 people, so suppressed.
+        assert 'id="coverage-suppressed"' in client.get("/exchange/quality").text
+        for url in (
+            f"/exchange/batches/{batch_b}/issues.csv",
+            f"/exchange/batches/{batch_a}/issues.csv",
+            "/api/v1/exchange/fhir/$export",
+            "/api/v1/exchange/fhir/$export?consortium=CONSB",
+            "/api/v1/exchange/fhir/$export?consortium=CONSB&participant=QB0001",
+        ):
+            assert client.get(url).status_code == 404, url
+    with tenants.client("token-all") as client:
+        detail = client.get(f"/api/v1/exchange/batches/{batch_b}")
+        body = detail.json()
+        assert detail.status_code == 200 and not record_markers(tenants, detail.text)
+        assert body["issues"] == [] and body["issues_withheld"] is True
+        assert body["issues_total"] == sum(row["issues"] for row in body["issue_summary"]) > 0
+        listed = client.get("/api/v1/exchange/batches")
+        assert listed.status_code == 200 and listed.json()["total"] == 2
+        for url in (
+            f"/api/v1/exchange/batches/{batch_b}/issues.csv",
+            "/api/v1/exchange/participants/QB0001/records",
+            "/api/v1/exchange/participants/PA0001/records?consortium_id=CONSA",
+            "/api/v1/exchange/participants/NOBODY/records",
+            "/api/v1/exchange/fhir/$export",
+            "/api/v1/exchange/fhir/$export?consortium=CONSA",
+            "/api/v1/exchange/fhir/$export?_type=Observation",
+        ):
+            response = client.get(url)
+            assert response.status_code == 404 and not record_markers(tenants, response.text), url
+    with tenants.client("admin") as client:  # the ministry administrator reads everything (audited)
+        page = client.get(f"/exchange/batches/{batch_b}")
+        assert page.status_code == 200 and "2025012000000" in page.text
+        assert "2025012000000" in client.get(f"/exchange/batches/{batch_b}/issues.csv").text
+        exported = client.get("/api/v1/exchange/fhir/$export?consortium=CONSB")
+        assert exported.status_code == 200 and "QB0001" in exported.text
+        assert 'id="coverage-table"' in client.get("/exchange/quality").text
+    with tenants.client("token-a") as client:  # the owning consortium reads its records
+        detail = client.get(f"/api/v1/exchange/batches/{batch_a}").json()
+        assert detail["issues_withheld"] is False and "2025011000000" in {i["value"] for i in detail["issues"]}
 
 
 def test_insurer_has_only_its_account(tenants: Tenants) -> None:
@@ -547,7 +642,12 @@ def pg_tenants(tmp_path_factory: pytest.TempPathFactory, postgres_database: str)
     return build(tmp_path_factory.mktemp("pg-tenants"), None, database_url=postgres_database)
 
 
-@pytest.mark.parametrize("who", ["hosp-a", "op-a", "token-a"])
+@pytest.mark.parametrize("who", ["hosp-a", "op-a", "token-a", "res", "token-all"])
 def test_no_cross_tenant_read_or_write_on_postgres(pg_tenants: Tenants, who: str) -> None:
-    """The id-guessing part of the matrix again on PostgreSQL, for the callers with the most objects."""
+    """The id-guessing part of the matrix again on PostgreSQL, for the callers with the most objects and the
+    aggregate-only readers."""
     test_no_cross_tenant_read_or_write(pg_tenants, who)
+
+
+def test_researchers_read_aggregates_only_on_postgres(pg_tenants: Tenants) -> None:
+    test_researchers_read_aggregates_only(pg_tenants)

@@ -334,18 +334,34 @@ def test_tenancy_other_consortium_sees_404_exactly_like_nothing(api, hub):
     assert api.get("/api/v1/exchange/participants/P001/records", headers=auth(hub.token_b)).status_code == 404
 
 
-def test_read_all_token_reads_every_consortium_but_cannot_send(api, hub):
+def test_read_all_token_reads_aggregates_of_every_consortium_but_no_records(api, hub):
     send_csv(api, hub.token_a, activity_csv(activity_row("CONSA", "P001", "20250110")))
-    send_csv(api, hub.token_b, activity_csv(activity_row("CONSB", "Q001", "20250110")))
+    send_csv(
+        api,
+        hub.token_b,
+        activity_csv(activity_row("CONSB", "Q001", "20250110"), activity_row("CONSB", "Q001", "20250111", step="7.5")),
+    )
     everything = api.get("/api/v1/exchange/batches", headers=auth(hub.token_all)).json()
     assert everything["total"] == 2
     assert {b["consortium_id"] for b in everything["batches"]} == {"CONSA", "CONSB"}
     only_b = api.get("/api/v1/exchange/batches?consortium_id=CONSB", headers=auth(hub.token_all)).json()
     assert [b["consortium_id"] for b in only_b["batches"]] == ["CONSB"]
-    for batch in everything["batches"]:
-        assert api.get(f"/api/v1/exchange/batches/{batch['batch_id']}", headers=auth(hub.token_all)).status_code == 200
+    assert only_b["batches"][0]["counts"]["activity"]["rejected"] == 1
+    # A batch's summary and its issues counted per code, but no issue rows (they carry values and line numbers).
+    batch_b = only_b["batches"][0]["batch_id"]
+    detail = api.get(f"/api/v1/exchange/batches/{batch_b}", headers=auth(hub.token_all)).json()
+    assert detail["issues"] == [] and detail["issues_withheld"] is True and detail["issues_total"] == 1
+    assert [(i["code"], i["field"], i["issues"]) for i in detail["issue_summary"]] == [("DH-X105", "step", 1)]
+    assert "7.5" not in json.dumps(detail) and "Q001" not in json.dumps(detail)
+    own = api.get(f"/api/v1/exchange/batches/{batch_b}", headers=auth(hub.token_b)).json()
+    assert own["issues_withheld"] is False and own["issues"][0]["value"] == "7.5"
+    assert own["issue_summary"] == detail["issue_summary"]
+    # Record-level reads: 404, exactly like a participant or batch that does not exist.
     records = api.get("/api/v1/exchange/participants/Q001/records?type=activity", headers=auth(hub.token_all))
-    assert records.status_code == 200 and len(records.json()["participants"][0]["records"]["activity"]) == 1
+    nobody = api.get("/api/v1/exchange/participants/NOBODY/records", headers=auth(hub.token_all))
+    assert records.status_code == nobody.status_code == 404 and records.json() == nobody.json()
+    report = api.get(f"/api/v1/exchange/batches/{batch_b}/issues.csv", headers=auth(hub.token_all))
+    assert report.status_code == 404
 
     refused = send_csv(api, hub.token_all, activity_csv(activity_row("CONSA", "P001", "20250112")))
     assert refused.status_code == 403 and error_code(refused) == "DH-X308"

@@ -201,11 +201,24 @@ def test_tokens_are_shown_once_and_can_be_revoked(browser, other_browser, hub, s
 
 def test_researcher_reads_every_consortium_but_cannot_send(browser, other_browser, hub):
     other_browser.login("op-a")
-    upload(other_browser, csv_file(row("CONSA", "P001", "20250110")))
+    sent = upload(other_browser, csv_file(row("CONSA", "P001", "20250110"), row("CONSA", "P001", "20250111", "7.5")))
+    batch_url = sent.headers["location"].split("?")[0]
     browser.login("res")
     assert browser.get("/").url.path == "/exchange"
     page = browser.get("/exchange")
     assert 'name="consortium"' in page.text and "CONSA" in page.text
+    # Aggregates only: the batch's summary and its issues counted per code, never the rows with values.
+    batch = browser.get(batch_url)
+    assert batch.status_code == 200 and 'id="issue-summary"' in batch.text and "DH-X105" in batch.text
+    assert 'id="issues"' not in batch.text and "7.5" not in batch.text and "line 3" not in batch.text
+    assert 'id="report-download"' not in batch.text
+    assert browser.get(batch_url + "?severity=error").text.count("7.5") == 0
+    assert browser.get(batch_url + "/issues.csv").status_code == 404
+    quality = browser.get("/exchange/quality?consortium=CONSA")
+    assert quality.status_code == 200 and "P001" not in quality.text and 'id="coverage-table"' not in quality.text
+    assert browser.get("/api/v1/exchange/fhir/$export?consortium=CONSA").status_code == 404
+    operator = other_browser.get(batch_url)  # the sender still sees its rows
+    assert 'id="issues"' in operator.text and "7.5" in operator.text
     assert browser.get("/exchange/upload").status_code == 404
     assert 'href="/exchange/upload"' not in page.text
     assert "CONSA" in browser.get("/exchange?consortium=CONSB").text  # still offered in the selector

@@ -71,11 +71,19 @@ def record(
     leaked = FORBIDDEN_DETAIL_KEYS.intersection(clean)
     if leaked:
         raise ValueError(f"audit detail must not carry {sorted(leaked)}")
-    locked = db.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
-    if locked.rowcount == 0:  # type: ignore[attr-defined]
+    # One statement takes the lock and reads the new position (UPDATE … RETURNING).
+    locked = db.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + 1)
+        .returning(AuditHead)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if locked is None:
         db.add(AuditHead(id=1, seq=1, hash=GENESIS))
         db.flush()
-    head = db.execute(select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)).scalar_one()
+        locked = db.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+    head = locked
     event = AuditEvent(
         seq=head.seq,
         at=now,

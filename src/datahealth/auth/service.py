@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from datahealth.audit import log as audit
 from datahealth.auth import throttle, totp
@@ -172,7 +172,9 @@ def resume_session(db: Session, token: str, settings: Settings, now: datetime) -
 def _live_session(db: Session, token: str, settings: Settings, now: datetime) -> WebSession | None:
     if not token:
         return None
-    web_session = db.get(WebSession, token_digest(token))
+    # One query for the session, its user and organisation (every request resolves them).
+    loaded = joinedload(WebSession.user).joinedload(User.organisation)
+    web_session = db.get(WebSession, token_digest(token), options=[loaded])
     if web_session is None:
         return None
     idle_limit = web_session.last_seen_at + timedelta(minutes=settings.session_idle_minutes)

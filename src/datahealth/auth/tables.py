@@ -26,7 +26,8 @@ class Role(StrEnum):
     CONSORTIUM = "consortium"
     """PHR consortium operator: sends and reads only its own consortium's participants' data."""
     RESEARCHER = "researcher"
-    """Researcher / ministry analyst: reads the exchange data of every consortium, changes nothing."""
+    """Researcher / ministry analyst: reads aggregates of every consortium's exchange data (no records,
+    see ``exchange.access``), changes nothing."""
     INSURER = "insurer"
     """Health insurer (保険者) staff: for now only their own account pages; no hospital or consortium data."""
 

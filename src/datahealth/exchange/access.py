@@ -1,8 +1,18 @@
-"""Tenant-scoped reads for the API and the web pages: batches, their issues, a participant's records.
+"""Tenant-scoped reads for the API, FHIR and the web pages: batches, their issues, a participant's records.
 
-``consortium_id`` is the reader's own consortium, or ``None`` for a reader of every consortium
-(researchers, the secretariat, read-all tokens). Anything outside the reader's scope raises
-``NotFound``, exactly as if it did not exist, so one tenant never learns about another's objects.
+Every read names a ``Reader``: the consortium it reads (its own, or ``None`` for every consortium) and
+whether it may read **record level** data. The rule, decided here and only here:
+
+- a consortium operator or a consortium's API token: its own consortium, records included;
+- the ministry administrator (secretariat): every consortium, records included (every read is audited);
+- a researcher (web role ``researcher``) or a read-only token for every consortium (``ALL_CONSORTIA``):
+  every consortium, **aggregates only**: batch summaries and counts, issue counts per code, data-quality
+  figures (with small groups suppressed, ``quality_report``). Record-level reads (a participant's
+  records, FHIR export of Patients and Observations, issue rows that carry submitted values and
+  participant ids, the issue report download) raise ``NotFound``.
+
+Anything outside the reader's scope raises ``NotFound``, exactly as if it did not exist, so one tenant
+never learns about another's objects, and an aggregate-only reader never learns whether a record exists.
 """
 
 from __future__ import annotations
@@ -16,11 +26,55 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from datahealth.auth.tables import Role
 from datahealth.errors import NotFound
-from datahealth.exchange import spec
+from datahealth.exchange import quality, spec
 from datahealth.exchange.pipeline import Issue, Severity
 from datahealth.exchange.spec_model import Kind, RecordType
 from datahealth.exchange.tables import Batch, BatchIssue, table_for
+from datahealth.exchange.tokens import ALL_CONSORTIA
+
+AGGREGATE_ONLY_ROLES = frozenset({Role.RESEARCHER.value})
+"""Web roles that read every consortium but only aggregates."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads the hub's data."""
+
+    consortium_id: str | None
+    """The reader's own consortium; ``None``: every consortium."""
+    records: bool
+    """May read record-level data (values, participant IDs); ``False``: aggregates only."""
+
+
+def session_reader(role: str, consortium_id: str | None) -> Reader:
+    """A logged-in person: an operator reads their consortium (``consortium_id``); the administrator
+    everything; a researcher every consortium, aggregates only."""
+    return Reader(consortium_id, records=role not in AGGREGATE_ONLY_ROLES)
+
+
+def token_reader(token_consortium_id: str) -> Reader:
+    """An API token: its consortium with records; a read-only token for every consortium: aggregates only."""
+    if token_consortium_id == ALL_CONSORTIA:
+        return Reader(None, records=False)
+    return Reader(token_consortium_id, records=True)
+
+
+def require_records(reader: Reader) -> None:
+    """Fail closed: a record-level read by an aggregate-only reader is ``NotFound`` (404)."""
+    if not reader.records:
+        raise NotFound()
+
+
+def export_scope(reader: Reader, consortium: str | None) -> str | None:
+    """The consortium a FHIR export of individuals may cover (``None``: every consortium), or ``NotFound``."""
+    require_records(reader)
+    if reader.consortium_id is None:
+        return consortium
+    if consortium not in (None, reader.consortium_id):
+        raise NotFound()
+    return reader.consortium_id
 
 
 def issue_of(row: BatchIssue) -> Issue:
@@ -55,12 +109,14 @@ def issue_dict(issue: Issue) -> dict[str, str]:
 
 
 def list_batches(
-    db: Session, consortium_id: str | None, *, limit: int, offset: int, only: str | None = None
+    db: Session, reader: Reader, *, limit: int, offset: int, only: str | None = None
 ) -> tuple[list[Batch], int]:
-    """Batches newest first (``only``: one consortium, for readers of all) and the total count."""
+    """Batch summaries newest first (``only``: one consortium, for readers of all) and the total count.
+
+    A summary (status, file names, counts per record type) is an aggregate: every reader in scope sees it."""
     conditions = []
-    if consortium_id is not None:
-        conditions.append(Batch.consortium_id == consortium_id)
+    if reader.consortium_id is not None:
+        conditions.append(Batch.consortium_id == reader.consortium_id)
     if only:
         conditions.append(Batch.consortium_id == only)
     total = db.scalar(select(func.count()).select_from(Batch).where(*conditions)) or 0
@@ -70,17 +126,21 @@ def list_batches(
     return list(rows), int(total)
 
 
-def get_batch(db: Session, consortium_id: str | None, batch_id: str) -> Batch:
+def get_batch(db: Session, reader: Reader, batch_id: str) -> Batch:
+    """A batch (its summary) in the reader's scope, or ``NotFound``."""
     batch = db.get(Batch, batch_id) if len(batch_id) <= 36 else None
-    if batch is None or (consortium_id is not None and batch.consortium_id != consortium_id):
+    if batch is None or (reader.consortium_id is not None and batch.consortium_id != reader.consortium_id):
         raise NotFound()
     return batch
 
 
 def batch_issues(
-    db: Session, batch_id: str, *, limit: int, offset: int, severity: str | None = None
+    db: Session, reader: Reader, batch: Batch, *, limit: int, offset: int, severity: str | None = None
 ) -> tuple[list[Issue], int]:
-    """A page of a batch's issues in the order they were found, and their total."""
+    """A page of a batch's issues in the order they were found, and their total (record level: each issue
+    carries the submitted value and its file line or JSON pointer)."""
+    require_records(reader)
+    batch_id = get_batch(db, reader, batch.id).id
     conditions = [BatchIssue.batch_id == batch_id]
     if severity:
         conditions.append(BatchIssue.severity == severity)
@@ -95,6 +155,43 @@ def issue_counts(db: Session, batch_id: str) -> dict[str, int]:
         select(BatchIssue.severity, func.count()).where(BatchIssue.batch_id == batch_id).group_by(BatchIssue.severity)
     )
     return {severity: int(count) for severity, count in rows}
+
+
+@dataclass(frozen=True)
+class IssueCount:
+    """How many issues of one kind a batch has: no value, no locator, no participant."""
+
+    severity: str
+    code: str
+    record_type: str
+    field: str
+    issues: int
+
+
+def issue_summary(db: Session, reader: Reader, batch: Batch) -> list[IssueCount]:
+    """A batch's issues counted per severity, code, record type and field (an aggregate, for every reader)."""
+    batch_id = get_batch(db, reader, batch.id).id
+    key = (BatchIssue.severity, BatchIssue.code, BatchIssue.record_type, BatchIssue.field)
+    rows = db.execute(select(*key, func.count()).where(BatchIssue.batch_id == batch_id).group_by(*key).order_by(*key))
+    return [IssueCount(sev, code, rtype or "", fld or "", int(n)) for sev, code, rtype, fld, n in rows]
+
+
+def issues_report(db: Session, reader: Reader, batch_id: str) -> tuple[Batch, bytes]:
+    """The batch's error report (CSV with every issue's value and locator): record level."""
+    from datahealth.exchange.service import issues_csv  # service imports this module
+
+    require_records(reader)
+    batch = get_batch(db, reader, batch_id)
+    return batch, issues_csv(db, batch.id)
+
+
+def quality_report(db: Session, reader: Reader, consortium: str | None, today: date) -> quality.QualityReport:
+    """The data-quality report of ``consortium`` (``None``: every consortium in scope). Aggregate-only
+    readers get it without per-participant rows and with small groups suppressed."""
+    if reader.consortium_id is not None and consortium not in (None, reader.consortium_id):
+        raise NotFound()
+    report = quality.quality_report(db, reader.consortium_id or consortium, today)
+    return report if reader.records else quality.researcher_view(db, report)
 
 
 # --- a participant's records -------------------------------------------------------------------------
@@ -124,7 +221,7 @@ class ParticipantRecords:
 
 def participant_records(
     db: Session,
-    consortium_id: str | None,
+    reader: Reader,
     participant_id: str,
     *,
     record_types: Sequence[RecordType] = spec.RECORDS,
@@ -134,11 +231,13 @@ def participant_records(
     limit: int = 10_000,
 ) -> list[ParticipantRecords]:
     """The stored records of a registered participant, by consortium (several for a reader of all whose
-    participant ID exists in more than one consortium). Unknown or out-of-scope participants: ``NotFound``."""
+    participant ID exists in more than one consortium). Unknown or out-of-scope participants, and every
+    participant for an aggregate-only reader: ``NotFound``."""
+    require_records(reader)
     participant = table_for("participant")
     conditions = [participant.c.participant_id == participant_id]
-    if consortium_id is not None:
-        conditions.append(participant.c.consortium_id == consortium_id)
+    if reader.consortium_id is not None:
+        conditions.append(participant.c.consortium_id == reader.consortium_id)
     if only:
         conditions.append(participant.c.consortium_id == only)
     owners = list(db.scalars(select(participant.c.consortium_id).where(*conditions).order_by("consortium_id")))

@@ -4,7 +4,8 @@ A consortium is an ``Organisation`` of kind ``consortium`` whose ``code`` is the
 specification's pattern: up to 10 upper-case letters and digits, assigned by the secretariat). Its
 operators are ``User(role="consortium")`` of that organisation; each new account gets a one-time
 activation code, returned once (only its SHA-256 is stored), exactly like imported hospital accounts.
-Researchers (``Role.RESEARCHER``) read every consortium's data and change nothing.
+Researchers (``Role.RESEARCHER``) read aggregates of every consortium's data (no records; the rule is
+in ``exchange.access``) and change nothing.
 
 The caller owns the transaction: this module only flushes.
 """
@@ -124,7 +125,7 @@ def create_operator(db: Session, consortium_id: str, login_id: str = "", display
 
 
 def create_researcher(db: Session, organisation_id: int, login_id: str, display_name: str) -> NewAccount:
-    """A researcher account (reads every consortium) in an existing organisation, e.g. the ministry."""
+    """A researcher account (aggregates of every consortium) in an existing organisation, e.g. the ministry."""
     org = db.get(Organisation, organisation_id)
     if org is None:
         raise NotFound()
@@ -196,7 +197,8 @@ class ExchangeScope:
     """What a logged-in person may do on the exchange pages."""
 
     consortium_id: str | None
-    """The operator's own consortium; ``None`` for researchers and the secretariat (every consortium)."""
+    """The operator's own consortium; ``None`` for researchers and the secretariat (every consortium; what
+    each may read of it, records or aggregates only, is ``exchange.access.session_reader``)."""
     can_send: bool
     """Operators send their consortium's data; the secretariat (admin) sends registries as itself."""
     reads_all: bool

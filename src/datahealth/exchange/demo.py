@@ -8,7 +8,7 @@ errors and implausible values (so its batches have an error report to download);
 resends a correction in its last week (so a record has history).
 
 Demo accounts (password ``DEMO_PASSWORD``): ``demo-consortium1`` … ``demo-consortium3`` (operators of
-DEMO1 … DEMO3) and ``demo-researcher`` (reads every consortium).
+DEMO1 … DEMO3) and ``demo-researcher`` (reads aggregates of every consortium, no records).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def exchange_demo_logins() -> list[tuple[str, str]]:
             (f"consortium operator / コンソーシアム担当者 {code}", operator_login(number))
             for number, (code, _name) in enumerate(CONSORTIA, start=1)
         ),
-        ("researcher, reads every consortium / 研究者（全コンソーシアム閲覧）", RESEARCHER_LOGIN),
+        ("researcher, aggregates of every consortium / 研究者（全コンソーシアムの集計のみ）", RESEARCHER_LOGIN),
     ]
 
 

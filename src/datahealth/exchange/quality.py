@@ -12,12 +12,18 @@ consortium (researchers and the secretariat).
   specification's plausible range;
 - device mix: records per maker code and model number, with their share of the type's records;
 - share of manual entry: data_input_code 1 (entered by hand) and 2 (device data corrected by hand).
+
+``aggregate_view`` is the report as an aggregate-only reader (a researcher) sees it: no per-participant
+rows (the coverage table names participants), only the mean share of days with data; record types and
+device groups with data of fewer than ``THRESHOLD`` participants are left out, as is the mean over fewer
+than ``THRESHOLD`` participants, so no figure describes one participant or a handful of them.
+``researcher_view`` adds complementary suppression to the report over every consortium.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -26,6 +32,7 @@ from openpyxl.styles import Font
 from sqlalchemy import ColumnElement, Date, Select, Table, and_, case, extract, func, or_, select, union
 from sqlalchemy.orm import Session
 
+from datahealth.analytics.suppression import THRESHOLD
 from datahealth.errors import CATALOGUE
 from datahealth.exchange import spec
 from datahealth.exchange.spec_model import RecordType
@@ -121,6 +128,15 @@ class QualityReport:
     out_of_range: list[OutOfRange] = field(default_factory=list)
     devices: list[DeviceShare] = field(default_factory=list)
     manual: list[ManualShare] = field(default_factory=list)
+    aggregates_only: bool = False
+    """``aggregate_view``: no per-participant rows; the fields below replace them."""
+    participants_counted: int | None = None
+    """Aggregate view: participants the mean coverage is over (``None``: suppressed, fewer than THRESHOLD)."""
+    coverage_mean: float | None = None
+    suppressed_types: list[str] = field(default_factory=list)
+    """Aggregate view: record types left out (data of 1 to THRESHOLD - 1 participants)."""
+    suppressed_devices: int = 0
+    """Aggregate view: device groups left out (fewer than THRESHOLD participants)."""
 
     @property
     def months(self) -> list[str]:
@@ -133,8 +149,80 @@ class QualityReport:
 
     @property
     def mean_coverage(self) -> float | None:
+        if self.aggregates_only:
+            return self.coverage_mean
         shares = [row.share for row in self.coverage if row.share is not None]
         return sum(shares) / len(shares) if shares else None
+
+
+def aggregate_view(
+    report: QualityReport,
+    threshold: int = THRESHOLD,
+    *,
+    hidden_types: frozenset[str] = frozenset(),
+    hidden_devices: frozenset[tuple[str, str, str]] = frozenset(),
+    hide_mean: bool = False,
+) -> QualityReport:
+    """The report without anything that describes one participant (see the module docstring); ``hidden_*``
+    and ``hide_mean``: complementary suppression (``researcher_view``)."""
+    small = {t.record_type for t in report.totals if 0 < t.participants < threshold} | hidden_types
+    kept = [name for name in (t.record_type for t in report.totals) if name not in small]
+    devices = [d for d in report.devices if d.record_type not in small]
+    shown_devices = [
+        d for d in devices if d.participants >= threshold and (d.record_type, d.maker, d.model) not in hidden_devices
+    ]
+    counted = [row.share for row in report.coverage if row.share is not None]
+    enough = len(counted) >= threshold and not hide_mean
+    return replace(
+        report,
+        totals=[t for t in report.totals if t.record_type in kept],
+        monthly=[m for m in report.monthly if m.record_type not in small],
+        coverage=[],
+        flags=[f for f in report.flags if f.record_type not in small],
+        out_of_range=[o for o in report.out_of_range if o.record_type not in small],
+        devices=shown_devices,
+        manual=[m for m in report.manual if m.record_type in kept],
+        aggregates_only=True,
+        participants_counted=len(counted) if enough else None,
+        coverage_mean=sum(counted) / len(counted) if enough else None,
+        suppressed_types=[t.record_type for t in report.totals if t.record_type in small],
+        suppressed_devices=len(devices) - len(shown_devices),
+    )
+
+
+def researcher_view(db: Session, report: QualityReport, threshold: int = THRESHOLD) -> QualityReport:
+    """``aggregate_view`` for an aggregate-only reader. A report over every consortium also hides what a
+    small group of one consortium would add to it (complementary suppression): otherwise "all consortia"
+    minus the consortia that are shown would give the hidden consortium's figures."""
+    if report.consortium_id is not None:
+        return aggregate_view(report, threshold)
+    hidden_types: set[str] = set()
+    for record in spec.RECORDS:
+        table = table_for(record.name)
+        people = select(func.count(func.distinct(table.c.participant_id))).group_by(table.c.consortium_id)
+        if any(0 < int(n) < threshold for (n,) in db.execute(people)):
+            hidden_types.add(record.name)
+    hidden_devices: set[tuple[str, str, str]] = set()
+    for record in _device_types():
+        table = table_for(record.name)
+        maker, model = table.c.model_manufacturer_code, table.c.model_number
+        rows = db.execute(
+            select(maker, model, func.count(func.distinct(table.c.participant_id))).group_by(
+                table.c.consortium_id, maker, model
+            )
+        )
+        hidden_devices |= {(record.name, m, n) for m, n, k in rows if 0 < int(k) < threshold}
+    per_consortium: dict[str, int] = {}
+    for row in report.coverage:
+        if row.share is not None:
+            per_consortium[row.consortium_id] = per_consortium.get(row.consortium_id, 0) + 1
+    return aggregate_view(
+        report,
+        threshold,
+        hidden_types=frozenset(hidden_types),
+        hidden_devices=frozenset(hidden_devices),
+        hide_mean=any(0 < n < threshold for n in per_consortium.values()),
+    )
 
 
 def _scoped(table: Table, consortium_id: str | None) -> list[ColumnElement[bool]]:
@@ -318,6 +406,14 @@ def _coverage(db: Session, consortium_id: str | None, today: date) -> list[Cover
 # --- the downloadable report -----------------------------------------------------------------------
 
 
+def _aggregate_coverage_sheet(report: QualityReport) -> tuple[str, list[str], list[list[Any]]]:
+    return (
+        "coverage",
+        ["参加者数 / participants", "平均割合(%) / mean_share_percent"],
+        [[report.participants_counted, _percent(report.coverage_mean)]] if report.participants_counted else [],
+    )
+
+
 def _percent(value: float | None) -> float | None:
     return round(value * 100, 1) if value is not None else None
 
@@ -336,7 +432,9 @@ def report_xlsx(report: QualityReport) -> bytes:
             ["レコード種別 / record_type", *report.months],
             [[name, *counts] for name, counts in report.monthly_table()],
         ),
-        (
+        _aggregate_coverage_sheet(report)
+        if report.aggregates_only
+        else (
             "coverage",
             [
                 "コンソーシアムID / consortium_id",
@@ -420,6 +518,16 @@ def report_xlsx(report: QualityReport) -> bytes:
     info = book.create_sheet("about")
     info.append(["コンソーシアムID / consortium_id", report.consortium_id or "*"])
     info.append(["基準日 / as of", report.today.isoformat()])
+    if report.aggregates_only:
+        info.append(
+            [
+                "集計のみ / aggregates only",
+                f"参加者 {THRESHOLD} 人未満の集計は表示しません / groups of fewer than {THRESHOLD} participants "
+                "are not shown",
+            ]
+        )
+        info.append(["非表示のレコード種別 / suppressed record types", ", ".join(report.suppressed_types)])
+        info.append(["非表示の機器グループ / suppressed device groups", report.suppressed_devices])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

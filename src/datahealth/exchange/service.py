@@ -35,7 +35,7 @@ from typing import BinaryIO
 
 import polars as pl
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from datahealth.errors import NotFound, Problem, UnsupportedMediaType, UserError
@@ -240,6 +240,8 @@ def ingest(
     savepoint = db.begin_nested()
     try:
         _process(db, sender, uploads, batch.id, work, now, progress)
+    except (OperationalError, InterfaceError):  # the database itself failed: nothing can be kept, not even the batch
+        raise
     except Exception as error:  # any failure: roll back every record, keep the batch and say so
         savepoint.rollback()
         logger.error(  # noqa: TRY400 - not .exception(): the message of a database error may quote sent values

@@ -4,7 +4,8 @@ A token is ``dhx_`` + 43 URL-safe characters (256 random bits), so a fast hash i
 (as for session ids, see ``auth.passwords.token_digest``). Only the digest and the first characters
 (``prefix``, to tell tokens apart in a list) are kept; the plain text exists only in the response that
 created it. A token either belongs to one consortium (it may send and read that consortium's data) or,
-with ``consortium_id == ALL_CONSORTIA``, is a researcher's read-only token for every consortium.
+with ``consortium_id == ALL_CONSORTIA``, is a researcher's read-only token for every consortium, which
+reads aggregates only (``exchange.access``: its record-level reads answer 404).
 
 Tokens never appear in logs or error messages. The caller owns the transaction: this module only flushes.
 """
@@ -25,7 +26,7 @@ TOKEN_PREFIX = "dhx_"  # noqa: S105  (a public marker that tells tokens apart, n
 PREFIX_LENGTH = 12
 """Characters kept in clear (``dhx_`` + 8): enough to recognise a token, far too few to guess it."""
 ALL_CONSORTIA = "*"
-"""``consortium_id`` of a read-only token that reads every consortium (researchers)."""
+"""``consortium_id`` of a read-only token that reads aggregates of every consortium (researchers)."""
 NAME_MAX = 100
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 """``last_used_at`` is written at most once a minute per token (a write per read would serialise readers)."""

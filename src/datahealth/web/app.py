@@ -10,13 +10,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from datahealth import __version__, migrate
 from datahealth.clock import Clock, format_jst, system_clock
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory
-from datahealth.errors import DatahealthError, Forbidden, NotAuthenticated, NotFound, Problem, UserError
+from datahealth.errors import (
+    DatahealthError,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    Problem,
+    ServiceUnavailable,
+    UserError,
+)
 from datahealth.institutions import bed_band, founder_type_label, prefecture_name
 from datahealth.startup_checks import check_database, check_settings
 from datahealth.web import routes
@@ -34,6 +44,8 @@ from datahealth.web.security import BodySizeLimit, security_headers
 from datahealth.web.tenancy import object_ids_in_range
 
 WEB_DIR = Path(__file__).parent
+RETRY_AFTER_SECONDS = 5
+"""``Retry-After`` of a 503 while the database cannot be reached."""
 
 
 class SchemaNotReady(RuntimeError):
@@ -66,6 +78,11 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         app.include_router(router, dependencies=[Depends(object_ids_in_range)])
     _install_error_handlers(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app built from ``DATAHEALTH_*`` variables: the factory of ``datahealth serve --workers N``."""
+    return create_app(Settings())
 
 
 def _wants_json(request: Request) -> bool:
@@ -128,6 +145,29 @@ def _install_error_handlers(app: FastAPI) -> None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return _redirect(request, f"/login?next={quote(target, safe='/')}")
         return render(request, "error.html", status_code=exc.status, error=exc)
+
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        """The database is down or unreachable: 503 with a catalogued message, never a 500 or a hang.
+
+        The request's transaction was rolled back (or never began), so nothing of it was written; a client
+        retrying with the same idempotency key is safe. The page is rendered without touching the database.
+        """
+        if not hasattr(request.state, "principal"):
+            request.state.principal = None  # render the page without looking the session up again
+        error = ServiceUnavailable(Problem("DH-G503", {"retry_after": RETRY_AFTER_SECONDS}))
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if _wants_json(request):
+            return JSONResponse(
+                {"error": {"status": 503, "code": error.code, "problems": [p.as_dict() for p in error.problems]}},
+                status_code=503,
+                headers=headers,
+            )
+        response = render(request, "error.html", status_code=503, error=error)  # app.js keeps answers, retries
+        response.headers.update(headers)
+        return response
+
+    for unavailable in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(unavailable, database_unavailable)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

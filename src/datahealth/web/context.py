@@ -61,11 +61,15 @@ def language(request: Request, principal: Principal | None = None) -> str:
     return pick_language(principal.locale if principal else None)
 
 
+_UNRESOLVED = object()
+
+
 def current_principal(request: Request) -> Principal | None:
     """The logged-in principal, resolved once per request."""
-    if "principal" in request.state.__dict__:
-        cached: Principal | None = request.state.principal
-        return cached
+    # Starlette's State keeps attributes in its own mapping (not ``__dict__``): ask it with getattr.
+    cached: Principal | None | object = getattr(request.state, "principal", _UNRESOLVED)
+    if cached is not _UNRESOLVED:
+        return cached  # type: ignore[return-value]
     state = app_state(request)
     token = request.cookies.get(session_cookie_name(state.settings), "")
     principal = None

@@ -328,8 +328,31 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "x_new_researcher": ("研究者アカウントの作成", "Create a researcher account"),
     "x_researcher_intro": (
-        "研究者は全コンソーシアムのデータを閲覧できます（送信・変更はできません）。",
-        "Researchers read every consortium's data (they cannot send or change anything).",
+        "研究者は全コンソーシアムの集計（件数、データ品質、送信結果の概要）だけを閲覧できます。参加者ごとの記録、"
+        "指摘事項の明細、FHIR 出力は閲覧できません（送信・変更もできません）。",
+        "Researchers read aggregates of every consortium (counts, data quality, batch summaries) only: no "
+        "participant's records, no issue rows, no FHIR export (and they cannot send or change anything).",
+    ),
+    "x_issue_summary": ("指摘事項の集計", "Issues counted"),
+    "x_aggregates_only_batch": (
+        "研究者には集計だけを表示します。値と行番号を含む指摘事項の明細とエラーレポートは、送信したコンソーシアム"
+        "と事務局だけが閲覧できます。",
+        "Researchers see aggregates only. The issue rows, with submitted values and line numbers, and the error "
+        "report are for the sending consortium and the secretariat.",
+    ),
+    "x_aggregates_only_quality": (
+        "研究者には集計だけを表示します（参加者別の表はありません）。参加者 {threshold} 人未満の集計は表示しません。",
+        "Researchers see aggregates only (no per-participant table). Figures over fewer than {threshold} "
+        "participants are not shown.",
+    ),
+    "x_suppressed_small": ("参加者が少ないため表示しません。", "Not shown: too few participants."),
+    "x_suppressed_types": (
+        "参加者が少ないため表示しないレコード種別",
+        "Record types not shown (too few participants)",
+    ),
+    "x_suppressed_devices": (
+        "参加者が少ない機器 {n} 件は表示していません。",
+        "{n} device groups with too few participants are not shown.",
     ),
     "x_create_researcher": ("研究者アカウントを作成", "Create the researcher account"),
     "x_new_insurer": ("保険者アカウントの作成", "Create an insurer account"),

@@ -2,6 +2,9 @@
 
 Every call carries ``Authorization: Bearer <token>`` (a consortium's API token, or a researcher's
 read-only token for every consortium). No cookies are read, so there is no CSRF to defend against.
+A read-only token for every consortium reads aggregates only (``exchange.access``): batch summaries and
+issue counts; its record-level reads (a participant's records, the issue report) answer 404 and a batch's
+issue rows are withheld (``issues_withheld``).
 Errors use the application's fixed JSON envelope ``{"error": {"status", "code", "problems": [...]}}``.
 Objects of another consortium answer 404, exactly like objects that do not exist.
 """
@@ -34,9 +37,9 @@ from datahealth.errors import (
     UserError,
 )
 from datahealth.exchange import access, spec, spec_docs
-from datahealth.exchange.service import IngestResult, Sender, Upload, ingest, issues_csv
+from datahealth.exchange.service import IngestResult, Sender, Upload, ingest
 from datahealth.exchange.tables import Batch
-from datahealth.exchange.tokens import ALL_CONSORTIA, authenticate
+from datahealth.exchange.tokens import authenticate
 from datahealth.web.context import app_state, audit_token_event
 
 
@@ -151,9 +154,27 @@ class BatchList(BaseModel):
     offset: int
 
 
+class IssueCountOut(BaseModel):
+    """Issues of one kind in a batch: a count, no value, locator or participant."""
+
+    severity: Literal["error", "flag", "info"]
+    code: str
+    record_type: str
+    field: str
+    issues: int
+
+
 class BatchDetail(BatchSummary):
     issues: list[IssueOut]
     issues_total: int
+    issues_withheld: bool = Field(
+        default=False,
+        description="True for a read-only token for every consortium (aggregates only): `issues` is empty "
+        "because issue rows carry submitted values and participant IDs; see `issue_summary`",
+    )
+    issue_summary: list[IssueCountOut] = Field(
+        default_factory=list, description="Issues counted per severity, code, record type and field"
+    )
     limit: int
     offset: int
 
@@ -193,7 +214,11 @@ class Caller:
     @property
     def scope(self) -> str | None:
         """The consortium this caller reads, ``None`` for every consortium."""
-        return None if self.consortium_id == ALL_CONSORTIA else self.consortium_id
+        return self.reader.consortium_id
+
+    @property
+    def reader(self) -> access.Reader:
+        return access.token_reader(self.consortium_id)
 
 
 def api_caller(
@@ -485,7 +510,7 @@ def get_batches(
 ) -> BatchList:
     only = _only(caller, consortium_id)
     with app_state(request).db() as db:
-        batches, total = access.list_batches(db, caller.scope, limit=limit, offset=offset, only=only)
+        batches, total = access.list_batches(db, caller.reader, limit=limit, offset=offset, only=only)
         audit_token_event(
             request, db, caller.token_id, "exchange.batches.view", object_type="consortium", object_id=only or "*"
         )
@@ -506,14 +531,30 @@ BatchId = Annotated[str, PathParam(max_length=36, description="batch_id from the
 def get_batch(
     request: Request, caller: CallerDep, batch_id: BatchId, limit: Limit = 1000, offset: Offset = 0
 ) -> BatchDetail:
+    reader = caller.reader
     with app_state(request).db() as db:
-        batch = access.get_batch(db, caller.scope, batch_id)
-        issues, total = access.batch_issues(db, batch.id, limit=limit, offset=offset)
+        batch = access.get_batch(db, reader, batch_id)
+        summary = access.issue_summary(db, reader, batch)
+        if reader.records:
+            issues, total = access.batch_issues(db, reader, batch, limit=limit, offset=offset)
+        else:  # aggregates only: the rows carry values and participant IDs
+            issues, total = [], sum(row.issues for row in summary)
         audit_token_event(request, db, caller.token_id, "exchange.batch.view", object_type="batch", object_id=batch.id)
         return BatchDetail(
             **_summary(batch),
             issues=[IssueOut(**access.issue_dict(issue)) for issue in issues],
             issues_total=total,
+            issues_withheld=not reader.records,
+            issue_summary=[
+                IssueCountOut(
+                    severity="flag" if row.severity == "flag" else "info" if row.severity == "info" else "error",
+                    code=row.code,
+                    record_type=row.record_type,
+                    field=row.field,
+                    issues=row.issues,
+                )
+                for row in summary
+            ],
             limit=limit,
             offset=offset,
         )
@@ -530,8 +571,7 @@ def get_batch(
 )
 def get_issues_csv(request: Request, caller: CallerDep, batch_id: BatchId) -> Response:
     with app_state(request).db() as db:
-        batch = access.get_batch(db, caller.scope, batch_id)
-        content = issues_csv(db, batch.id)
+        batch, content = access.issues_report(db, caller.reader, batch_id)
         audit_token_event(
             request,
             db,
@@ -587,7 +627,7 @@ def get_participant_records(
     with app_state(request).db() as db:
         found = access.participant_records(
             db,
-            caller.scope,
+            caller.reader,
             participant_id,
             record_types=types,
             start=_day(start, "from"),

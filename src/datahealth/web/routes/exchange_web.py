@@ -2,7 +2,9 @@
 and (administrators) consortia and their accounts. A thin shell over the exchange services.
 
 Consortium operators see only their own consortium; researchers and administrators see every
-consortium through a selector. Everything works without JavaScript; state changes are POST + CSRF.
+consortium through a selector. Researchers see aggregates only (batch summaries, issue counts, the
+data-quality figures with small groups suppressed): ``exchange.access`` answers 404 to their record-level
+reads (issue rows, the issue report). Everything works without JavaScript; state changes are POST + CSRF.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from datahealth.analytics.suppression import THRESHOLD
 from datahealth.auth.service import Principal
 from datahealth.auth.tables import Role
 from datahealth.clock import jst_date
 from datahealth.errors import NotFound, PayloadTooLarge, Problem, UnsupportedMediaType, UserError
 from datahealth.exchange import access, consortia, quality, spec, tokens
 from datahealth.exchange.consortia import ExchangeScope
-from datahealth.exchange.service import Sender, Upload, ingest, issues_csv
+from datahealth.exchange.service import Sender, Upload, ingest
 from datahealth.web.context import (
     app_state,
     audit_event,
@@ -52,6 +55,10 @@ class Viewer:
     @property
     def label(self) -> str:
         return f"user:{self.principal.login_id}"
+
+    @property
+    def reader(self) -> access.Reader:
+        return access.session_reader(self.principal.role, self.scope.consortium_id)
 
 
 def _viewer(request: Request, db: Session, consortium: str | None = None) -> Viewer:
@@ -86,7 +93,7 @@ def batches_page(request: Request, consortium: str | None = None, page: PageNumb
     with app_state(request).db() as db:
         viewer = _viewer(request, db, consortium)
         rows, total = access.list_batches(
-            db, viewer.scope.consortium_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, only=viewer.selected
+            db, viewer.reader, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, only=viewer.selected
         )
         batches = [(batch, _totals(batch.counts or {})) for batch in rows]
         audit_event(
@@ -121,10 +128,15 @@ def batch_page(
     chosen = one_of(severity, ("error", "flag"), "severity")
     with app_state(request).db() as db:
         viewer = _viewer(request, db)
-        batch = access.get_batch(db, viewer.scope.consortium_id, batch_id)
-        issues, total = access.batch_issues(
-            db, batch.id, limit=ISSUE_PAGE_SIZE, offset=(page - 1) * ISSUE_PAGE_SIZE, severity=chosen
-        )
+        reader = viewer.reader
+        batch = access.get_batch(db, reader, batch_id)
+        if reader.records:
+            issues, total = access.batch_issues(
+                db, reader, batch, limit=ISSUE_PAGE_SIZE, offset=(page - 1) * ISSUE_PAGE_SIZE, severity=chosen
+            )
+        else:  # aggregates only: counts per code and field, no values or locators
+            issues, total = [], 0
+        summary = access.issue_summary(db, reader, batch)
         by_severity = access.issue_counts(db, batch.id)
         audit_event(
             request, db, "exchange.batch.view", principal=viewer.principal, object_type="batch", object_id=batch.id
@@ -141,6 +153,8 @@ def batch_page(
         issues=issues,
         total=total,
         by_severity=by_severity,
+        summary=summary,
+        records=reader.records,
         severity=chosen or "",
         page=page,
         pages=_pages(total, ISSUE_PAGE_SIZE),
@@ -153,8 +167,7 @@ def batch_page(
 def batch_issues_csv(request: Request, batch_id: str) -> Response:
     with app_state(request).db() as db:
         viewer = _viewer(request, db)
-        batch = access.get_batch(db, viewer.scope.consortium_id, batch_id)
-        content = issues_csv(db, batch.id)
+        batch, content = access.issues_report(db, viewer.reader, batch_id)
         audit_event(
             request,
             db,
@@ -351,7 +364,7 @@ def quality_page(request: Request, consortium: str | None = None) -> Response:
     state = app_state(request)
     with state.db() as db:
         viewer = _viewer(request, db, consortium)
-        report = quality.quality_report(db, viewer.selected, jst_date(state.clock()))
+        report = access.quality_report(db, viewer.reader, viewer.selected, jst_date(state.clock()))
         audit_event(
             request,
             db,
@@ -361,7 +374,15 @@ def quality_page(request: Request, consortium: str | None = None) -> Response:
             object_id=viewer.selected or "*",
         )
     labels = {record.name: (record.ja, record.en) for record in spec.RECORDS}
-    return render(request, "exchange/quality.html", viewer=viewer, report=report, labels=labels, tab="quality")
+    return render(
+        request,
+        "exchange/quality.html",
+        viewer=viewer,
+        report=report,
+        labels=labels,
+        threshold=THRESHOLD,
+        tab="quality",
+    )
 
 
 @router.get("/exchange/quality.xlsx")
@@ -370,7 +391,7 @@ def quality_xlsx(request: Request, consortium: str | None = None) -> Response:
     with state.db() as db:
         viewer = _viewer(request, db, consortium)
         today = jst_date(state.clock())
-        report = quality.quality_report(db, viewer.selected, today)
+        report = access.quality_report(db, viewer.reader, viewer.selected, today)
         content = quality.report_xlsx(report)
         audit_event(
             request,

@@ -4,9 +4,10 @@ Who may export what:
 
 - ``Authorization: Bearer <token>`` of a consortium: that consortium only (``?consortium=`` of another
   one, or another consortium's participant, answers 404 exactly like one that does not exist);
-  a researcher's read-only token (``*``) may name any consortium, or none for all;
-- a logged-in researcher or administrator: any consortium with ``?consortium=``, all without it;
-  a logged-in consortium operator: their own consortium; other roles: 404.
+- a logged-in administrator: any consortium with ``?consortium=``, all without it (audited);
+  a logged-in consortium operator: their own consortium;
+- a researcher (logged in, or with a read-only token for every consortium), other roles: 404. The
+  export is of individuals' records, and researchers read aggregates only (``exchange.access``).
 
 This is a synchronous simplification of FHIR Bulk Data's ``$export`` (no kick-off/polling/manifest):
 the response is one NDJSON stream, Patients and Devices before the Observations that refer to them.
@@ -21,11 +22,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from datahealth.auth.tables import Organisation, Role
 from datahealth.errors import NotAuthenticated, NotFound, Problem, UserError
+from datahealth.exchange import access, consortia
 from datahealth.exchange.fhir_export import export_resources
 from datahealth.exchange.fhir_map import MEDIA_TYPE
-from datahealth.exchange.tokens import ALL_CONSORTIA, authenticate
+from datahealth.exchange.tokens import authenticate
 from datahealth.web.context import app_state, audit_event, audit_token_event, current_principal
 from datahealth.web.routes.exchange_api import COMMON_ERRORS
 
@@ -35,7 +36,6 @@ RESOURCE_TYPES = ("Patient", "Device", "Observation")
 TYPE_LIST = r"^ *(?:(?:Patient|Device|Observation) *(?:, *(?:Patient|Device|Observation) *)*)?$"
 """``_type``: resource types, comma-separated (empty: all); the schema says so, ``_types`` enforces it."""
 CHUNK_BYTES = 64 * 1024
-READERS_OF_ALL = (Role.ADMIN, Role.RESEARCHER)
 
 
 def _scope(request: Request, consortium: str | None) -> str | None:
@@ -50,24 +50,15 @@ def _scope(request: Request, consortium: str | None) -> str | None:
             found = authenticate(db, token, state.clock())
             own = found.consortium_id
         request.state.api_token_id = found.id  # for the audit of this export and of refusals
-        if own == ALL_CONSORTIA:
-            return consortium
-        if consortium not in (None, own):
-            raise NotFound()
-        return own
+        return access.export_scope(access.token_reader(own), consortium)
     principal = current_principal(request)
     if principal is None:
         raise NotAuthenticated(Problem("DH-X301"))
-    if principal.role in READERS_OF_ALL:
-        return consortium
-    if principal.role != Role.CONSORTIUM:
-        raise NotFound()
     with state.db() as db:
-        organisation = db.get(Organisation, principal.organisation_id)
-        code = organisation.code if organisation else None
-    if code is None or consortium not in (None, code):
+        scope = consortia.scope_of(db, principal)
+    if scope is None:
         raise NotFound()
-    return code
+    return access.export_scope(access.session_reader(principal.role, scope.consortium_id), consortium)
 
 
 def _types(value: str | None) -> frozenset[str]:

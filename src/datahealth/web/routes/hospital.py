@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from datahealth import idempotency
 from datahealth.analytics.mapping import scoring_filename
 from datahealth.auth.service import Principal
 from datahealth.auth.tables import Role
-from datahealth.errors import NotFound, UserError
+from datahealth.db import lock_for_update
+from datahealth.errors import NotFound, Problem, UserError
 from datahealth.operations import notices
 from datahealth.operations.extensions import effective_closes_on
 from datahealth.survey import service
 from datahealth.survey.answers import draft_problems, relevant_names
+from datahealth.survey.model import Answers, SurveyDefinition
 from datahealth.survey.tables import ResponseStatus, Survey, SurveyStatus
 from datahealth.web.context import (
     app_state,
@@ -126,13 +133,20 @@ def section_page(request: Request, survey_id: int, section_name: str, saved: str
     )
 
 
-@router.post("/surveys/{survey_id}/s/{section_name}", response_class=HTMLResponse)
-async def save_section(request: Request, survey_id: int, section_name: str) -> Response:
-    """Save the section's shown answers; works without JavaScript (PRG) and as the HTMX autosave."""
-    principal = require_hospital(request)
-    await verify_csrf(request, principal)
-    form = await request.form()
-    is_htmx = bool(request.headers.get("hx-request"))
+@dataclass
+class _Saved:
+    survey: Survey
+    defn: SurveyDefinition
+    index: int
+    shown: list[str]
+    problems: list[Problem]
+    answers: Answers
+    relevant: set[str]
+    saved_at: datetime
+
+
+def _save(request: Request, principal: Principal, survey_id: int, section_name: str, form: FormData) -> _Saved:
+    """The database part of a save, in one transaction (run in a worker thread: it waits on locks and fsync)."""
     state = app_state(request)
     with state.db() as db:
         survey = _visible_survey(db, principal, survey_id)
@@ -145,10 +159,15 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
         shown = shown_names(form, defn, section)
         moment = state.clock()
         key = idempotency.valid_key(request.headers.get("idempotency-key"))
-        if key is None or idempotency.claim(db, "survey.save", principal.actor, key, moment):
+        applied = key is None or idempotency.claim(db, "survey.save", principal.actor, key, moment)
+        lock_for_update(db, response)  # merge into the latest answers (another tab may have saved meanwhile)
+        if applied:
             problems = service.save_draft(db, principal, survey, response, form_values(form, defn), shown, moment)
         else:  # a retry of a save already applied: never let it overwrite what came after
             problems = draft_problems(defn, service.stored_answers(response))
+        detail: dict[str, object] = {"section": section_name, "questions": len(shown)}
+        if key is not None:  # ties the event to its idempotency record (the crash test matches them)
+            detail.update(idempotency_key=key, applied=applied)
         audit_event(
             request,
             db,
@@ -156,11 +175,23 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
             principal=principal,
             object_type="response",
             object_id=response.id,
-            detail={"section": section_name, "questions": len(shown)},
+            detail=detail,
         )
         answers = service.stored_answers(response)
-        relevant = relevant_names(defn, answers)
-        saved_at = response.updated_at
+        return _Saved(survey, defn, index, shown, problems, answers, relevant_names(defn, answers), response.updated_at)
+
+
+@router.post("/surveys/{survey_id}/s/{section_name}", response_class=HTMLResponse)
+async def save_section(request: Request, survey_id: int, section_name: str) -> Response:
+    """Save the section's shown answers; works without JavaScript (PRG) and as the HTMX autosave."""
+    principal = await run_in_threadpool(require_hospital, request)
+    await verify_csrf(request, principal)
+    form = await request.form()
+    is_htmx = bool(request.headers.get("hx-request"))
+    saved = await run_in_threadpool(_save, request, principal, survey_id, section_name, form)
+    survey, defn, index, shown, problems = saved.survey, saved.defn, saved.index, saved.shown, saved.problems
+    answers, relevant, saved_at = saved.answers, saved.relevant, saved.saved_at
+    section = defn.sections[index]
     if is_htmx:
         views = section_views(defn, section, answers, relevant, problems)
         changed = [v for v in views if v.question.answerable and (v.relevant != (v.name in shown))]

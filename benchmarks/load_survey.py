@@ -1,0 +1,258 @@
+"""Load test: the last hour of the survey period — 1,000 hospitals autosaving and submitting while consortia ingest.
+
+A loopback asyncio/httpx driver (one process) against ``datahealth serve`` on 127.0.0.1 (a fresh database,
+``--workers`` processes, no access log). Each simulated person saves a section the way the page's HTMX
+autosave does (form post with ``HX-Request``, CSRF header and a fresh ``Idempotency-Key``), waits a think
+time, saves again, and submits once every section is saved (with probability ``--submit-share`` after each
+visit); consortium clients send JSON batches (``POST /api/v1/exchange/batches``) back to back meanwhile.
+
+Sessions are created directly in the session table before the run (what a login leaves behind: cookie token
+and CSRF token), so 1,000 argon2 logins are not part of the measurement. People start spread over
+``--ramp`` seconds; figures cover the ``--duration`` seconds after the ramp. Afterwards every acknowledged
+save and batch is checked in the database (``reliability_common.verify``): lost writes are reported.
+
+    python benchmarks/load_survey.py --backend sqlite --users 1000 --duration 60
+    python benchmarks/load_survey.py --backend postgres --workers 2 --users 1000 --duration 60 \\
+        --postgres-url "$DATAHEALTH_TEST_POSTGRES_URL"
+
+Bounded: it stops by itself after ramp + duration (+ the time to let in-flight requests finish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reliability_common import (  # noqa: E402 - run as a script: its own directory first
+    ConsortiumClient,
+    Gate,
+    HospitalClient,
+    Ledger,
+    Server,
+    Target,
+    build_world,
+    free_port,
+    prepare_database,
+    psycopg_url,
+)
+from reliability_verify import verify  # noqa: E402
+
+
+@dataclass
+class LoadReport:
+    backend: str
+    users: int
+    workers: int
+    window: float = 0.0
+    saves: int = 0
+    submits: int = 0
+    batches: int = 0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    batch_p50_ms: float = 0.0
+    errors: int = 0
+    lost: list[str] = field(default_factory=list)
+    server_cpu: float = 0.0
+    driver_cpu: float = 0.0
+    database_cpu: float = 0.0
+    """CPU of the PostgreSQL backends connected at the start of the window (0 on SQLite: in the server)."""
+    load_before: str = ""
+    load_after: str = ""
+    statuses: dict[int, int] = field(default_factory=dict)
+    transport_errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def saves_per_second(self) -> float:
+        return self.saves / self.window if self.window else 0.0
+
+    def lines(self) -> list[str]:
+        cpu_per_save = (self.server_cpu + self.database_cpu) / self.saves * 1000 if self.saves else 0.0
+        return [
+            f"backend {self.backend}, {self.users} users, {self.workers} server worker(s), window {self.window:.0f} s",
+            f"saves/s {self.saves_per_second:.0f} ({self.saves} saves), submissions {self.submits}, "
+            f"batches {self.batches} (p50 {self.batch_p50_ms:.0f} ms)",
+            f"save latency p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms, p99 {self.p99_ms:.0f} ms, "
+            f"max {self.max_ms:.0f} ms",
+            f"errors {self.errors}, lost writes {len(self.lost)}, statuses {dict(sorted(self.statuses.items()))}"
+            + (f", connection errors {self.transport_errors}" if self.transport_errors else ""),
+            f"CPU in window: server {self.server_cpu:.1f} s, PostgreSQL backends "
+            + (f"{self.database_cpu:.1f} s" if self.database_cpu else "not measured")
+            + f" ({cpu_per_save:.1f} ms per save, batches included), driver {self.driver_cpu:.1f} s",
+            f"load average before {self.load_before}, after {self.load_after}",
+        ]
+
+
+def _percentile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process and all its children (the server's workers)."""
+    total = 0.0
+    try:
+        parent = psutil.Process(pid)
+        for proc in [parent, *parent.children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+    except psutil.NoSuchProcess:
+        return 0.0
+    return total
+
+
+def _database_backends(target: Target) -> list[int]:
+    """PIDs of the PostgreSQL backends serving this run's database (their CPU is the database's share)."""
+    if target.backend != "postgres":
+        return []
+    engine = create_engine(psycopg_url(target.database_url))
+    try:
+        with engine.connect() as connection:
+            name = target.database_url.rsplit("/", 1)[1]
+            rows = connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": name}
+            ).all()
+    finally:
+        engine.dispose()
+    return [int(pid) for (pid,) in rows]
+
+
+def _backend_cpu(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found[pid] = times.user + times.system
+    return found
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def run_load(args: argparse.Namespace) -> LoadReport:
+    report = LoadReport(args.backend, args.users, args.workers)
+    rng = random.Random(args.seed)
+    with prepare_database(args.backend, postgres_url=args.postgres_url) as target:
+        world = build_world(
+            target, hospitals=args.users, consortia=args.consortia, participants=args.participants, days=args.days
+        )
+        server = Server(target, free_port(), workers=args.workers, log=Path(args.log) if args.log else None)
+        server.start()
+        ledger = Ledger()
+        gate = Gate()
+        hospitals = [
+            HospitalClient(
+                server.url,
+                world,
+                [login],
+                ledger,
+                gate,
+                random.Random(rng.random()),
+                submit_share=args.submit_share,
+                saves_per_visit=(3, 8),
+                think=(args.think * 0.5, args.think * 1.5),
+                same_key_retry=1.0,
+            )
+            for login in world.hospitals
+        ]
+        consortia = [
+            ConsortiumClient(
+                server.url, feed, ledger, gate, random.Random(rng.random()), resend=0.1, pause=args.batch_pause
+            )
+            for feed in world.consortia
+        ]
+
+        async def start_later(client: HospitalClient | ConsortiumClient, http: httpx.AsyncClient) -> None:
+            await asyncio.sleep(rng.uniform(0, args.ramp))
+            await client.run(http)
+
+        limits = httpx.Limits(max_connections=args.users + args.consortia + 8, max_keepalive_connections=None)
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(60.0), limits=limits) as http:
+                tasks = [asyncio.create_task(start_later(c, http)) for c in [*hospitals, *consortia]]
+                await asyncio.sleep(args.ramp)
+                report.load_before = _load()
+                assert server.process is not None
+                cpu_start, driver_start = _cpu_seconds(server.process.pid), time.process_time()
+                backends = _backend_cpu(await asyncio.to_thread(_database_backends, target))
+                window_start = time.monotonic()
+                first_save, first_batch = len(ledger.saves), len(ledger.batches)
+                await asyncio.sleep(args.duration)
+                window_end = time.monotonic()
+                report.server_cpu = _cpu_seconds(server.process.pid) - cpu_start
+                after = _backend_cpu(list(backends))
+                report.database_cpu = sum(after[pid] - backends[pid] for pid in after)
+                report.driver_cpu = time.process_time() - driver_start
+                report.load_after = _load()
+                in_window = [s for s in ledger.saves[first_save:] if window_start <= s.at <= window_end]
+                batches = len(ledger.batches) - first_batch
+                await gate.stop()
+                await asyncio.gather(*tasks)
+        finally:
+            server.stop()
+        report.window = window_end - window_start
+        report.saves = len(in_window)
+        report.batches = batches
+        report.submits = len(ledger.submits)
+        latencies = [s.latency * 1000 for s in in_window]
+        report.p50_ms = _percentile(latencies, 0.50)
+        report.p95_ms = _percentile(latencies, 0.95)
+        report.p99_ms = _percentile(latencies, 0.99)
+        report.max_ms = max(latencies, default=0.0)
+        report.batch_p50_ms = _percentile([x * 1000 for x in ledger.batch_latencies], 0.5)
+        report.statuses = dict(ledger.status_counts)
+        report.transport_errors = dict(ledger.transport_errors)
+        report.errors = len(ledger.unexpected) + ledger.retries
+        report.lost = verify(target, world, ledger)
+    return report
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    p.add_argument("--users", type=int, default=1000, help="hospital users answering at the same time")
+    p.add_argument("--think", type=float, default=3.0, help="mean seconds between one person's saves")
+    p.add_argument("--ramp", type=float, default=10.0, help="seconds over which people start (not measured)")
+    p.add_argument("--duration", type=float, default=60.0, help="measured seconds after the ramp")
+    p.add_argument("--submit-share", type=float, default=0.05, help="chance to submit after a visit once complete")
+    p.add_argument("--consortia", type=int, default=3, help="consortium clients sending batches meanwhile")
+    p.add_argument("--participants", type=int, default=10)
+    p.add_argument("--days", type=int, default=200)
+    p.add_argument("--batch-pause", type=float, default=0.5, help="seconds a consortium waits between batches")
+    p.add_argument("--workers", type=int, default=1, help="server worker processes (datahealth serve --workers)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--postgres-url", default=os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", ""))
+    p.add_argument("--log", default="", help="append the server's output to this file")
+    return p
+
+
+def main() -> int:
+    args = parser().parse_args()
+    report = asyncio.run(run_load(args))
+    for line in report.lines():
+        print(line)
+    for problem in report.lost[:20]:
+        print("LOST", problem)
+    return 1 if report.lost or report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

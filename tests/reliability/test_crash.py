@@ -1,0 +1,51 @@
+"""The crash test, bounded for CI: SIGKILL the server under load ~12 times per backend (at most 60 s each).
+
+Nothing acknowledged may be lost (see ``scripts/crash_test.py`` for what is checked).
+
+The long run (hundreds of kills) is ``scripts/crash_test.py``; see docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import crash_test  # noqa: E402
+
+from conftest import POSTGRES_URL  # noqa: E402
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_sigkill_under_load_loses_nothing(backend: str, tmp_path: Path) -> None:
+    if backend == "postgres" and not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured (set DATAHEALTH_TEST_POSTGRES_URL or run scripts/test.sh)")
+    args = crash_test.parser().parse_args(
+        [
+            "--backend", backend,
+            "--kills", "12",
+            "--duration", "60",
+            "--seed", "7",
+            "--hospitals", "30",
+            "--clients", "6",
+            "--consortia", "2",
+            "--participants", "4",
+            "--days", "40",
+            "--min-interval", "0.2",
+            "--max-interval", "0.8",
+            "--check-every", "4",
+            "--postgres-url", POSTGRES_URL,
+            "--log", str(tmp_path / "server.log"),
+        ]
+    )  # fmt: skip
+    report = asyncio.run(crash_test.run_crash_test(args))
+    assert report.problems == [], report.summary() + "\n" + "\n".join(report.problems[:20])
+    assert report.kills >= 5, report.summary()  # the server really was killed, repeatedly, under load
+    assert report.saves > 0 and report.batches > 0, report.summary()
+    assert report.checks >= 2, report.summary()
