@@ -22,16 +22,18 @@ from starlette.testclient import TestClient
 import factories as f
 from datahealth.auth.passwords import token_digest
 from datahealth.auth.service import start_session
-from datahealth.auth.tables import OrgKind, Role, WebSession
+from datahealth.auth.tables import Organisation, OrgKind, Role, User, WebSession
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory
 from datahealth.exchange import consortia
 from datahealth.exchange.service import Sender, Upload, ingest
 from datahealth.exchange.tables import ApiToken, table_for
 from datahealth.exchange.tokens import ALL_CONSORTIA, create_token
+from datahealth.operations import extensions, inquiries, notices, outbox
+from datahealth.operations.tables import Inquiry, Notice
 from datahealth.survey import service
 from datahealth.survey.definitions import load_bundled
-from datahealth.survey.tables import SurveyStatus, SurveyTarget
+from datahealth.survey.tables import Survey, SurveyStatus, SurveyTarget
 from datahealth.web.app import create_app
 
 NOW = datetime(2025, 2, 3, 3, tzinfo=UTC)
@@ -116,6 +118,15 @@ def build(tmp: Path, template: Path | None, *, hostile: str = "", database_url: 
         "research": ("token-research-MK",),
         "insurer": ("Insurer-Gamma-MK",),
     }
+    # survey operations: notices, inquiries (and an answer), deadline extensions, queued e-mails
+    world.markers["hospA"] += ("NOTICE-MARKER-A", "INQUIRY-MARKER-A", "MAIL-MARKER-A")
+    world.markers["hospB"] += (
+        "NOTICE-MARKER-B",
+        "INQUIRY-MARKER-B",
+        "INQUIRY-ANSWER-MARKER-B",
+        "EXTENSION-MARKER-B",
+        "MAIL-MARKER-B",
+    )
     with sessions.begin() as db:
         a = f.make_org(db, code="1311111111", name="Alpha-Hospital-MK" + h, prefecture_code=13, bed_count=120)
         b = f.make_org(db, code="2711111111", name="Beta-Hospital-MK" + h, prefecture_code=27, bed_count=550)
@@ -186,6 +197,7 @@ def build(tmp: Path, template: Path | None, *, hostile: str = "", database_url: 
                 db, Sender(cid, f"user:op-{key}"), [Upload(f"activity{h[:40]}.csv", rows)], channel="web", now=NOW
             )
             world.ids[f"batch_{key}"] = result.batch_id
+        _operations(world, db, users, {"a": a, "b": b}, open_survey, b_only, h)
         for name, cid in (("token_a", "CONSA"), ("token_b", "CONSB"), ("token_res", ALL_CONSORTIA)):
             world.ids[name] = db.scalars(select(ApiToken.id).where(ApiToken.consortium_id == cid)).one()
         for login, user in users.items():
@@ -194,6 +206,79 @@ def build(tmp: Path, template: Path | None, *, hostile: str = "", database_url: 
             db.flush()
             world.csrf[login] = db.get(WebSession, token_digest(token)).csrf_token  # type: ignore[union-attr]
     return world
+
+
+def _operations(
+    world: Tenants,
+    db: Session,
+    users: dict[str, User],
+    hospitals: dict[str, Organisation],
+    open_survey: Survey,
+    b_only: Survey,
+    h: str,
+) -> None:
+    """Per hospital: a notice, an inquiry, a queued e-mail; hospital B's inquiry is answered and published
+    as a FAQ entry of the shared survey (its texts name hospital B, so the anonymisation is tested too),
+    and hospital B alone has its deadline of ``survey_b`` extended with a reason."""
+    for key, org in hospitals.items():
+        upper = key.upper()
+        notices.add_notices(
+            db,
+            [
+                {
+                    "organisation_id": org.id,
+                    "survey_id": open_survey.id,
+                    "notice_key": f"security:{key}",
+                    "kind": "notice",
+                    "title": f"NOTICE-MARKER-{upper}{h}",
+                    "body": f"NOTICE-MARKER-{upper} body{h}",
+                    "link": f"/surveys/{open_survey.id}",
+                }
+            ],
+            NOW,
+        )
+        world.ids[f"notice_{key}"] = db.scalars(select(Notice.id).where(Notice.notice_key == f"security:{key}")).one()
+        inquiry = inquiries.create(
+            db,
+            f.principal(users[f"hosp-{key}"]),
+            open_survey,
+            question_name="q1_1",
+            category="content",
+            body=f"INQUIRY-MARKER-{upper} from {org.name} ({org.code}){h}",
+            base_url="http://testserver",
+            desk_addresses={"operation": "desk-operation@example.jp", "content": "desk-content@example.jp"},
+            now=NOW,
+        )
+        world.ids[f"inquiry_{key}"] = inquiry.id
+        outbox.enqueue(
+            db,
+            kind="notice",
+            to_address=f"hospital-{key}@example.jp",
+            subject=f"MAIL-MARKER-{upper}{h}",
+            body=f"MAIL-MARKER-{upper}{h}",
+            now=NOW,
+            survey_id=open_survey.id,
+            organisation_id=org.id,
+        )
+    admin = f.principal(users["admin"])
+    inquiry_b = db.get(Inquiry, world.ids["inquiry_b"])
+    assert inquiry_b is not None
+    inquiries.answer(db, admin, inquiry_b, f"INQUIRY-ANSWER-MARKER-B{h}", base_url="http://testserver", now=NOW)
+    b = hospitals["b"]
+    world.ids["faq_b"] = inquiries.publish(
+        db,
+        admin,
+        inquiry_b,
+        question_text=f"FAQ question from {b.name} ({b.code}){h}",
+        answer_text=f"FAQ answer for {b.name}{h}",
+        now=NOW,
+    ).id
+    reason = f"EXTENSION-MARKER-B{h}"[:200]
+    extensions.extend(db, b_only, date(2025, 3, 21), organisation_ids=[b.id], reason=reason, user_id=None, now=NOW)
+    notices.announce_extension(db, b_only, date(2025, 3, 21), [b.id], reason, "http://testserver", NOW)
+    world.ids["notice_extension_b"] = db.scalars(
+        select(Notice.id).where(Notice.organisation_id == b.id, Notice.notice_key.like("survey:%:extended:%"))
+    ).one()
 
 
 def _register_participants(db: Session) -> None:

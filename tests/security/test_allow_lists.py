@@ -46,10 +46,15 @@ SELECTORS = {
     "to",
     "consortium",
     "strict",
+    # survey operations: inquiry desk, mail status/kind, the survey a mail list is filtered to
+    "category",
+    "kind",
+    "survey",
 }
 ID_FILTERS = {"consortium_id", "participant"}
 FREE_TEXT = {"actor", "action", "object_type", "object_id", "q", "next"}
 FLAGS = {"saved", "sent", "created", "updated", "reopened", "revoked", "activated", "changed"}
+FLAGS |= {"done", "n", "emails", "already", "retried"}  # survey operations: counts shown in the done notice
 
 UNKNOWN = ("zzz-unknown", "' OR '1'='1", "1; DROP TABLE users --", "-1", "1" + "0" * 30, "%00", "ＺＺ")
 SQL_ERRORS = re.compile(r"syntax error|sqlite3|psycopg|OperationalError|ProgrammingError|Traceback", re.I)
@@ -93,7 +98,7 @@ def _caller(path: str) -> str:
         return "token-a"
     if path.startswith(("/admin", "/exchange")):
         return "admin" if path.startswith("/admin") else "op-a"
-    if path.startswith("/surveys"):
+    if path.startswith(("/surveys", "/inquiries", "/notices")):
         return "hosp-a"
     return "admin"
 
@@ -109,6 +114,8 @@ def _url(t: Tenants, path: str) -> str:
         "kind": "xlsx",
         "fmt": "csv",
         "organisation_id": str(t.ids["hospital_a"]),
+        "inquiry_id": str(t.ids["inquiry_a"]),
+        "notice_id": str(t.ids["notice_a"]),
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 
@@ -166,3 +173,29 @@ def test_search_text_is_a_bound_parameter(tenants: Tenants, payload: str) -> Non
         assert "Alpha-Hospital-MK" not in page.text and "Beta-Hospital-MK" not in page.text
         found = client.get(f"/admin/surveys/{tenants.ids['survey_open']}/responses?q=Beta-Hospital")
         assert "Beta-Hospital-MK" in found.text
+
+
+def test_operations_selectors_and_ids_fail_closed(tenants: Tenants) -> None:
+    """Regressions of survey operations: a huge mail page was a 500, an unknown question a 200 form, an
+    unknown survey filter an empty list; retried ids past the id range reached the database."""
+    survey = tenants.ids["survey_open"]
+    cases = [
+        ("admin", f"/admin/mail?page={10**30}", "DH-G400"),
+        ("admin", "/admin/mail?survey=999999", "DH-A121"),
+        ("admin", f"/admin/mail?survey={10**30}", "DH-A121"),
+        ("admin", "/admin/mail?kind=zzz", "DH-A121"),
+        ("admin", "/admin/inquiries?category=zzz", "DH-A121"),
+        ("hosp-a", f"/surveys/{survey}/inquiries/new?question=no_such_question", "DH-A121"),
+        ("hosp-a", f"/surveys/{survey}/inquiries/new?category=zzz", "DH-A121"),
+    ]
+    for who, url, code in cases:
+        with tenants.client(who) as client:
+            response = client.get(url)
+            assert response.status_code == 400 and code in response.text, url
+    with tenants.client("admin") as client:
+        assert client.get(f"/admin/mail?survey={survey}&kind=notice").status_code == 200
+        retried = client.post("/admin/mail/retry", data={"id": [str(10**30), str(2**63)]})
+        assert retried.status_code == 303 and retried.headers["location"] == "/admin/mail?retried=0"
+    with tenants.client("hosp-a") as client:
+        form = client.get(f"/surveys/{survey}/inquiries/new?question=q1_1&category=operation")
+        assert form.status_code == 200

@@ -30,6 +30,7 @@ import httpx
 import openpyxl
 import pytest
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Mount
 from starlette.routing import Route as StarletteRoute
 from tenants import (
@@ -41,6 +42,7 @@ from tenants import (
 
 from datahealth.db import Base
 from datahealth.exchange.tables import ApiToken, Batch, table_for
+from datahealth.operations.tables import DeadlineExtension, FaqEntry, Inquiry, Notice, ReminderOffset
 from datahealth.survey.tables import Response, Survey
 
 # --- which objects exist, and whose they are ---------------------------------------------------------
@@ -120,6 +122,10 @@ def objects(t: Tenants) -> dict[str, list[Obj]]:
     ]
     o["participant"] += [Obj(v, GUESS) for v in ("PA0002", "QB0000", "0", "P")]
     o["consortium"] += [Obj(v, GUESS) for v in ("CONSC", "0", "ZZZZZZZZZZ")]
+    # survey operations: each hospital's notice and inquiry
+    for kind in ("notice", "inquiry"):
+        o[kind] = [Obj(str(i[f"{kind}_a"]), frozenset({"hospA"})), Obj(str(i[f"{kind}_b"]), frozenset({"hospB"}))]
+        o[kind] += [Obj(v, GUESS) for v in int_guesses([int(x.value) for x in o[kind]])]
     return o
 
 
@@ -252,6 +258,44 @@ ROUTES: dict[tuple[str, str], Route] = {
         records=AGGREGATE_ONLY,
     ),
 }
+# survey operations (hospital side: only the caller's own notices and inquiries; administration: admin only)
+ROUTES.update(
+    {
+        ("GET", "/notices"): R(HOSPITAL),
+        ("POST", "/notices/read-all"): R(HOSPITAL),
+        ("GET", "/notices/{notice_id}"): R(HOSPITAL, (("notice_id", "notice"),)),
+        ("GET", "/inquiries"): R(HOSPITAL),
+        ("GET", "/inquiries/{inquiry_id}"): R(HOSPITAL, (("inquiry_id", "inquiry"),)),
+        ("GET", "/surveys/{survey_id}/faq"): R(HOSPITAL, (("survey_id", "survey"),)),
+        ("GET", "/surveys/{survey_id}/inquiries/new"): R(HOSPITAL, (("survey_id", "survey"),)),
+        ("POST", "/surveys/{survey_id}/inquiries"): R(
+            HOSPITAL,
+            (("survey_id", "survey"),),
+            form=(("question", "q1_1"), ("category", "content"), ("body", "INTRUDER")),
+        ),
+        ("GET", "/admin/surveys/{survey_id}/operations"): R(ADMIN, (("survey_id", "survey"),)),
+        ("POST", "/admin/surveys/{survey_id}/reminders/schedule"): R(
+            ADMIN, (("survey_id", "survey"),), form=(("offsets", "7,1"),)
+        ),
+        ("POST", "/admin/surveys/{survey_id}/reminders/now"): R(ADMIN, (("survey_id", "survey"),)),
+        ("POST", "/admin/surveys/{survey_id}/extensions"): R(
+            ADMIN,
+            (("survey_id", "survey"),),
+            form=(("closes_on", "2025-12-31"), ("scope", "all"), ("reason", "INTRUDER")),
+        ),
+        ("GET", "/admin/inquiries"): R(ADMIN),
+        ("GET", "/admin/inquiries/{inquiry_id}"): R(ADMIN, (("inquiry_id", "inquiry"),)),
+        ("POST", "/admin/inquiries/{inquiry_id}/answer"): R(
+            ADMIN, (("inquiry_id", "inquiry"),), form=(("answer", "OVERWRITTEN"),)
+        ),
+        ("POST", "/admin/inquiries/{inquiry_id}/publish"): R(
+            ADMIN, (("inquiry_id", "inquiry"),), form=(("question_text", "X"), ("answer_text", "Y"))
+        ),
+        ("GET", "/admin/mail"): R(ADMIN, query=(("survey", "survey"),)),
+        ("POST", "/admin/mail/retry"): R(ADMIN, form=(("all_failed", "1"),)),
+        ("GET", "/admin/mail/sink"): R(ADMIN),
+    }
+)
 
 EXEMPT: dict[tuple[str, str], str] = {
     ("POST", "/login"): "authentication step, no object id; tests/web/test_two_factor.py",
@@ -393,7 +437,20 @@ def snapshot(t: Tenants) -> dict[str, object]:
             "consb_activity": db.scalar(
                 select(func.count()).select_from(activity).where(activity.c.consortium_id == "CONSB")
             ),
+            **_operations_snapshot(t, db),
         }
+
+
+def _operations_snapshot(t: Tenants, db: Session) -> dict[str, object]:
+    """Hospital B's inquiry, notices and extensions, and every inquiry and FAQ entry (survey operations)."""
+    b = t.ids["hospital_b"]
+    return {
+        "inquiries": sorted(db.execute(select(Inquiry.id, Inquiry.status, Inquiry.answer, Inquiry.body)).all()),
+        "faq": sorted(db.execute(select(FaqEntry.id, FaqEntry.question_text, FaqEntry.answer_text)).all()),
+        "notices_b": sorted(db.execute(select(Notice.id, Notice.read_at).where(Notice.organisation_id == b)).all()),
+        "extensions": sorted(db.execute(select(DeadlineExtension.id, DeadlineExtension.closes_on)).all()),
+        "reminder_days": sorted(db.execute(select(ReminderOffset.survey_id, ReminderOffset.days_before)).all()),
+    }
 
 
 @pytest.mark.parametrize("who", list(SCOPES))
@@ -442,6 +499,9 @@ POSITIVE = {
     "token-a": ["/api/v1/exchange/batches/{batch_a}", "/api/v1/exchange/participants/PA0001/records"],
     "token-all": ["/api/v1/exchange/batches/{batch_b}", "/api/v1/exchange/batches?consortium_id=CONSB"],
 }
+
+POSITIVE["hosp-a"] += ["/inquiries/{inquiry_a}", "/notices/{notice_a}", "/surveys/{survey_open}/faq"]
+POSITIVE["admin"] += ["/admin/inquiries/{inquiry_b}", "/admin/surveys/{survey_b}/operations"]
 
 
 @pytest.mark.parametrize("who", list(POSITIVE))
@@ -534,6 +594,24 @@ def test_insurer_has_only_its_account(tenants: Tenants) -> None:
         page = client.get("/account")
         assert page.status_code == 200 and "Insurer-Gamma-MK" in page.text
         assert 'href="/exchange"' not in page.text and 'href="/admin"' not in page.text
+
+
+def test_the_shared_faq_names_no_hospital(tenants: Tenants) -> None:
+    """Hospital B's published inquiry is on the FAQ of the survey both answer, without B's name or code;
+    B's own inquiry page shows B the answer, which no other hospital's pages show."""
+    with tenants.client("hosp-a") as client:
+        faq = client.get(f"/surveys/{tenants.ids['survey_open']}/faq")
+        assert faq.status_code == 200 and "FAQ question from" in faq.text and "（病院名）" in faq.text
+        assert not [m for m in tenants.markers["hospB"] if m in faq.text]
+        mine = client.get("/inquiries")
+        assert "INQUIRY-MARKER-A" in mine.text and "INQUIRY-MARKER-B" not in mine.text
+        board = client.get("/notices")
+        assert "NOTICE-MARKER-A" in board.text and "NOTICE-MARKER-B" not in board.text
+        assert "EXTENSION-MARKER-B" not in board.text
+    with tenants.client("hosp-b") as client:
+        own = client.get(f"/inquiries/{tenants.ids['inquiry_b']}")
+        assert own.status_code == 200 and "INQUIRY-ANSWER-MARKER-B" in own.text
+        assert "EXTENSION-MARKER-B" in client.get(f"/notices/{tenants.ids['notice_extension_b']}").text
 
 
 def test_a_sender_cannot_write_into_another_consortium(tenants: Tenants) -> None:

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import openpyxl
 import pytest
+from markupsafe import escape
 from sqlalchemy import select
 from tenants import NOW, Tenants, build
 from test_allow_lists import _api_routes
@@ -213,6 +214,33 @@ def test_the_payload_really_reaches_the_page(hostile: Tenants, who: str, url: st
     assert not _raw_payload(body)
 
 
+@pytest.mark.parametrize(
+    ("who", "url", "text"),
+    [
+        ("hosp-a", "/notices", "NOTICE-MARKER-A"),
+        ("hosp-a", "/notices/{notice_a}", "NOTICE-MARKER-A body"),
+        ("hosp-a", "/inquiries", "INQUIRY-MARKER-A from Alpha-Hospital-MK"),
+        ("hosp-a", "/inquiries/{inquiry_a}", "INQUIRY-MARKER-A from Alpha-Hospital-MK"),
+        ("hosp-b", "/inquiries/{inquiry_b}", "INQUIRY-ANSWER-MARKER-B"),
+        ("hosp-b", "/notices/{notice_extension_b}", "EXTENSION-MARKER-B"),
+        ("hosp-a", "/surveys/{survey_open}/faq", "FAQ answer for （病院名）"),
+        ("admin", "/admin/inquiries", "Beta-Hospital-MK"),
+        ("admin", "/admin/inquiries/{inquiry_b}", "INQUIRY-ANSWER-MARKER-B"),
+        ("admin", "/admin/surveys/{survey_open}/operations", "FAQ question from （病院名） (（病院名）)"),
+        ("admin", "/admin/mail", "MAIL-MARKER-A"),
+        ("admin", "/admin/surveys/{survey_b}/operations", "EXTENSION-MARKER-B"),
+    ],
+)
+def test_operations_texts_reach_their_pages_escaped(hostile: Tenants, who: str, url: str, text: str) -> None:
+    """The control for survey operations: notice, inquiry, answer, FAQ, extension and mail texts are on their
+    pages with the payload that followed them, escaped (its start: lists truncate long texts)."""
+    with hostile.client(who) as client:
+        page = client.get(url.format(**hostile.ids))
+    assert page.status_code == 200
+    assert str(escape(text + PAYLOAD[:12])) in page.text, text
+    assert not _raw_payload(page.text)
+
+
 def test_exports_neutralise_formulas(hostile: Tenants) -> None:
     with hostile.client("admin") as client:
         survey = hostile.ids["survey_open"]
@@ -241,6 +269,24 @@ FORMS = [
     ("hosp-a", "/surveys/{survey_hostile}/submit", {}),
     ("anonymous", "/login", {"login_id": PAYLOAD, "password": PAYLOAD, "next": "javascript:alert(1)"}),
     ("anonymous", "/activate", {"login_id": PAYLOAD, "code": PAYLOAD, "password": PAYLOAD}),
+    # survey operations (the e-mails these send are plain text; only the pages are checked)
+    ("hosp-a", "/surveys/{survey_open}/inquiries", {"question": PAYLOAD, "category": PAYLOAD, "body": PAYLOAD}),
+    ("hosp-a", "/surveys/{survey_open}/inquiries", {"question": "q1_1", "category": "operation", "body": PAYLOAD}),
+    ("admin", "/admin/surveys/{survey_open}/reminders/schedule", {"offsets": PAYLOAD}),
+    ("admin", "/admin/surveys/{survey_open}/reminders/now", {"prefecture": PAYLOAD, "band": PAYLOAD}),
+    ("admin", "/admin/surveys/{survey_open}/reminders/now", {"band": PAYLOAD, "status": PAYLOAD}),
+    ("admin", "/admin/surveys/{survey_open}/extensions", {"closes_on": PAYLOAD, "reason": PAYLOAD}),
+    ("admin", "/admin/surveys/{survey_open}/extensions", {"closes_on": "2025-12-31", "hospitals": PAYLOAD}),
+    (
+        "admin",
+        "/admin/surveys/{survey_open}/extensions",
+        {"closes_on": "2025-12-30", "hospitals": "1311111111", "reason": PAYLOAD},
+    ),
+    ("admin", "/admin/inquiries/{inquiry_a}/answer", {"answer": ""}),
+    ("admin", "/admin/inquiries/{inquiry_a}/answer", {"answer": PAYLOAD}),
+    ("admin", "/admin/inquiries/{inquiry_a}/publish", {"question_text": PAYLOAD, "answer_text": ""}),
+    ("admin", "/admin/inquiries/{inquiry_a}/publish", {"question_text": PAYLOAD, "answer_text": PAYLOAD}),
+    ("admin", "/admin/mail/retry", {"id": PAYLOAD}),
 ]
 
 

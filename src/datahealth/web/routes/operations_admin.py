@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from datahealth.auth.tables import Organisation
 from datahealth.errors import NotFound, Problem, UserError
@@ -16,8 +17,11 @@ from datahealth.operations.cli import default_sink_dir
 from datahealth.operations.sink import received
 from datahealth.operations.tables import Inquiry, InquiryCategory, InquiryStatus, MailStatus
 from datahealth.survey import service
+from datahealth.survey.tables import Survey
 from datahealth.web.context import app_state, audit_event, redirect, render, require_admin, verify_csrf
+from datahealth.web.params import PageNumber, one_of
 from datahealth.web.routes.admin import _date_field
+from datahealth.web.tenancy import MAX_OBJECT_ID
 
 router = APIRouter(prefix="/admin")
 PAGE_SIZE = 50
@@ -182,8 +186,8 @@ async def extend(request: Request, survey_id: int) -> Response:
 @router.get("/inquiries", response_class=HTMLResponse)
 def inquiry_list(request: Request, category: str = "", status: str = "") -> Response:
     require_admin(request)
-    if status and status not in {s.value for s in InquiryStatus}:
-        raise UserError(Problem("DH-G400", {"field": "status"}))
+    one_of(category, [c.value for c in InquiryCategory], "category")
+    one_of(status, [s.value for s in InquiryStatus], "status")
     with app_state(request).db() as db:
         rows = inquiries.listing(db, category=category or None, status=status or None)
         counts = inquiries.open_counts(db)
@@ -298,6 +302,15 @@ async def publish(request: Request, inquiry_id: int) -> Response:
 # --- mail ------------------------------------------------------------------------------------------
 
 
+def _survey_filter(db: Session, value: str) -> int | None:
+    """The id of an existing survey chosen as a filter (``None`` when empty); anything else is DH-A121."""
+    if not value:
+        return None
+    if value.isascii() and value.isdigit() and int(value) <= MAX_OBJECT_ID and db.get(Survey, int(value)) is not None:
+        return int(value)
+    raise UserError(Problem("DH-A121", {"field": "survey", "value": value[:40]}, field="survey"))
+
+
 @router.get("/mail", response_class=HTMLResponse)
 def mail(
     request: Request,
@@ -305,17 +318,14 @@ def mail(
     kind: str = "",
     survey: str = "",
     q: str = "",
-    page: int = 1,
+    page: PageNumber = 1,
     retried: int | None = None,
 ) -> Response:
     require_admin(request)
-    if status and status not in {s.value for s in MailStatus}:
-        raise UserError(Problem("DH-G400", {"field": "status"}))
-    if kind and kind not in MAIL_KINDS:
-        raise UserError(Problem("DH-G400", {"field": "kind"}))
-    survey_id = _int_or_none(survey, "survey")
-    page = max(page, 1)
+    one_of(status, [s.value for s in MailStatus], "status")
+    one_of(kind, MAIL_KINDS, "kind")
     with app_state(request).db() as db:
+        survey_id = _survey_filter(db, survey)
         rows, total = outbox.page(
             db,
             status=status or None,
@@ -350,7 +360,7 @@ async def mail_retry(request: Request) -> Response:
     await verify_csrf(request, principal)
     form = await request.form()
     state = app_state(request)
-    ids = [int(str(v)) for v in form.getlist("id") if str(v).isdigit()]
+    ids = [int(v) for v in map(str, form.getlist("id")) if v.isascii() and v.isdigit() and int(v) <= MAX_OBJECT_ID]
     with state.db() as db:
         if form.get("all_failed"):
             rows, _ = outbox.page(db, status=MailStatus.FAILED, limit=10_000)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from datahealth.auth.service import Principal
 from datahealth.errors import NotFound, UserError
 from datahealth.operations import inquiries, notices
+from datahealth.operations.tables import InquiryCategory
 from datahealth.survey import service
 from datahealth.survey.tables import Survey, SurveyStatus
 from datahealth.web.context import (
@@ -19,6 +20,7 @@ from datahealth.web.context import (
     require_hospital,
     verify_csrf,
 )
+from datahealth.web.params import one_of
 
 router = APIRouter()
 
@@ -85,6 +87,8 @@ def new_inquiry(request: Request, survey_id: int, question: str = "", category: 
     principal = require_hospital(request)
     with app_state(request).db() as db:
         survey = _survey(db, principal, survey_id)
+    one_of(category, [c.value for c in InquiryCategory], "category")
+    one_of(question, [q.name for q in service.definition_of(survey).questions()], "question")
     return _inquiry_form(request, survey, question, category, "", None)
 
 
