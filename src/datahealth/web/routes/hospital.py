@@ -7,7 +7,6 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
@@ -22,7 +21,7 @@ from datahealth.operations.extensions import effective_closes_on
 from datahealth.survey import service
 from datahealth.survey.answers import draft_problems, relevant_names
 from datahealth.survey.model import Answers, SurveyDefinition
-from datahealth.survey.tables import ResponseStatus, Survey, SurveyStatus
+from datahealth.survey.tables import ResponseStatus, Survey
 from datahealth.web.context import (
     app_state,
     audit_event,
@@ -34,6 +33,7 @@ from datahealth.web.context import (
     verify_csrf,
 )
 from datahealth.web.forms import form_values, section_index, section_views, shown_names
+from datahealth.web.hospital_surveys import visible_survey
 from datahealth.web.review import render_review
 
 router = APIRouter()
@@ -74,7 +74,7 @@ def home(request: Request) -> Response:
 def survey_entry(request: Request, survey_id: int) -> Response:
     principal = require_hospital(request)
     with app_state(request).db() as db:
-        survey = _visible_survey(db, principal, survey_id)
+        survey = visible_survey(db, principal, survey_id)
         response = service.response_for(db, principal, survey)
         if response is not None and response.status == ResponseStatus.SUBMITTED:
             return redirect(f"/surveys/{survey_id}/review")
@@ -82,22 +82,11 @@ def survey_entry(request: Request, survey_id: int) -> Response:
     return redirect(f"/surveys/{survey_id}/s/{first}")
 
 
-def _visible_survey(db: Session, principal: Principal, survey_id: int) -> Survey:
-    survey = db.get(Survey, survey_id)
-    if (
-        survey is None
-        or survey.status == SurveyStatus.DRAFT
-        or not service.is_target(db, survey, principal.organisation_id)
-    ):
-        raise NotFound()
-    return survey
-
-
 @router.get("/surveys/{survey_id}/s/{section_name}", response_class=HTMLResponse)
 def section_page(request: Request, survey_id: int, section_name: str, saved: str | None = None) -> Response:
     principal = require_hospital(request)
     with app_state(request).db() as db:
-        survey = _visible_survey(db, principal, survey_id)
+        survey = visible_survey(db, principal, survey_id)
         response = service.response_for(db, principal, survey)
         if response is not None and response.status == ResponseStatus.SUBMITTED:
             return redirect(f"/surveys/{survey_id}/review")
@@ -149,7 +138,7 @@ def _save(request: Request, principal: Principal, survey_id: int, section_name: 
     """The database part of a save, in one transaction (run in a worker thread: it waits on locks and fsync)."""
     state = app_state(request)
     with state.db() as db:
-        survey = _visible_survey(db, principal, survey_id)
+        survey = visible_survey(db, principal, survey_id)
         defn = service.definition_of(survey)
         index = section_index(defn, section_name)
         if index < 0:
@@ -218,7 +207,7 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
 def review(request: Request, survey_id: int) -> Response:
     principal = require_hospital(request)
     with app_state(request).db() as db:
-        survey = _visible_survey(db, principal, survey_id)
+        survey = visible_survey(db, principal, survey_id)
         response = service.response_for(db, principal, survey)
         audit_event(
             request,
@@ -239,7 +228,7 @@ async def submit(request: Request, survey_id: int) -> Response:
     state = app_state(request)
     try:
         with state.db() as db:
-            survey = _visible_survey(db, principal, survey_id)
+            survey = visible_survey(db, principal, survey_id)
             response = service.own_response(db, principal, survey)
             receipt_code = service.submit(db, principal, survey, response, state.clock())
             audit_event(
@@ -263,7 +252,7 @@ async def submit(request: Request, survey_id: int) -> Response:
                 object_id=survey_id,
                 detail={"error": error.code, "problems": len(error.problems)},
             )
-            survey = _visible_survey(db, principal, survey_id)
+            survey = visible_survey(db, principal, survey_id)
             current = service.response_for(db, principal, survey)
             return render_review(request, survey, current, submit_errors=error, status_code=error.status)
     return redirect(f"/surveys/{survey_id}/receipt")
@@ -273,7 +262,7 @@ async def submit(request: Request, survey_id: int) -> Response:
 def receipt(request: Request, survey_id: int) -> Response:
     principal = require_hospital(request)
     with app_state(request).db() as db:
-        survey = _visible_survey(db, principal, survey_id)
+        survey = visible_survey(db, principal, survey_id)
         response = service.response_for(db, principal, survey)
         if response is None or response.status != ResponseStatus.SUBMITTED:
             raise NotFound()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
 
-from datahealth.auth.service import Principal
-from datahealth.errors import NotFound, UserError
+from datahealth.errors import UserError
 from datahealth.operations import inquiries, notices
 from datahealth.operations.tables import InquiryCategory
 from datahealth.survey import service
-from datahealth.survey.tables import Survey, SurveyStatus
+from datahealth.survey.tables import Survey
 from datahealth.web.context import (
     app_state,
     audit_event,
@@ -20,20 +18,10 @@ from datahealth.web.context import (
     require_hospital,
     verify_csrf,
 )
+from datahealth.web.hospital_surveys import visible_survey
 from datahealth.web.params import one_of
 
 router = APIRouter()
-
-
-def _survey(db: Session, principal: Principal, survey_id: int) -> Survey:
-    survey = db.get(Survey, survey_id)
-    if (
-        survey is None
-        or survey.status == SurveyStatus.DRAFT
-        or not service.is_target(db, survey, principal.organisation_id)
-    ):
-        raise NotFound()
-    return survey
 
 
 @router.get("/notices", response_class=HTMLResponse)
@@ -86,7 +74,7 @@ def _inquiry_form(
 def new_inquiry(request: Request, survey_id: int, question: str = "", category: str = "content") -> Response:
     principal = require_hospital(request)
     with app_state(request).db() as db:
-        survey = _survey(db, principal, survey_id)
+        survey = visible_survey(db, principal, survey_id)
     one_of(category, [c.value for c in InquiryCategory], "category")
     one_of(question, [q.name for q in service.definition_of(survey).questions()], "question")
     return _inquiry_form(request, survey, question, category, "", None)
@@ -102,7 +90,7 @@ async def send_inquiry(request: Request, survey_id: int) -> Response:
     settings = state.settings
     try:
         with state.db() as db:
-            survey = _survey(db, principal, survey_id)
+            survey = visible_survey(db, principal, survey_id)
             inquiry = inquiries.create(
                 db,
                 principal,
@@ -126,7 +114,7 @@ async def send_inquiry(request: Request, survey_id: int) -> Response:
             inquiry_id = inquiry.id
     except UserError as error:
         with state.db() as db:
-            survey = _survey(db, principal, survey_id)
+            survey = visible_survey(db, principal, survey_id)
         return _inquiry_form(request, survey, question, category, body, error)
     return redirect(f"/inquiries/{inquiry_id}?sent=1")
 
@@ -155,7 +143,7 @@ def my_inquiry(request: Request, inquiry_id: int, sent: str | None = None) -> Re
 def faq_page(request: Request, survey_id: int) -> Response:
     principal = require_hospital(request)
     with app_state(request).db() as db:
-        survey = _survey(db, principal, survey_id)
+        survey = visible_survey(db, principal, survey_id)
         entries = inquiries.faq(db, survey_id)
         labels = {e.question_name: inquiries.question_label(survey, e.question_name) for e in entries}
     return render(

@@ -12,13 +12,12 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from datahealth.analytics.national import parse_view
-from datahealth.auth.service import Principal
 from datahealth.errors import NotFound
 from datahealth.reports import service as reports
 from datahealth.reports.html import feedback_charts, national_context, text_getter
 from datahealth.survey import service
-from datahealth.survey.tables import Survey, SurveyStatus
 from datahealth.web.context import app_state, audit_event, language, now, render, require_admin, require_hospital
+from datahealth.web.hospital_surveys import visible_survey
 from datahealth.web.params import one_of
 
 router = APIRouter()
@@ -59,23 +58,12 @@ def _audit(
     )
 
 
-def _own_survey(db: Session, principal: Principal, survey_id: int) -> Survey:
-    survey = db.get(Survey, survey_id)
-    if (
-        survey is None
-        or survey.status == SurveyStatus.DRAFT
-        or not service.is_target(db, survey, principal.organisation_id)
-    ):
-        raise NotFound()
-    return survey
-
-
 @router.get("/surveys/{survey_id}/feedback", response_class=HTMLResponse)
 def feedback_page(request: Request, survey_id: int) -> Response:
     principal = require_hospital(request)
     lang = language(request, principal)
     with app_state(request).db() as db:
-        survey = _own_survey(db, principal, survey_id)
+        survey = visible_survey(db, principal, survey_id)
         report = reports.hospital_feedback(db, survey, principal.organisation_id, now(request), _cache(request))
         _audit(request, db, "report.feedback.view", survey_id, principal.organisation_id)
     return render(
@@ -95,7 +83,7 @@ def feedback_pdf(request: Request, survey_id: int) -> Response:
     principal = require_hospital(request)
     lang = language(request, principal)
     with app_state(request).db() as db:
-        survey = _own_survey(db, principal, survey_id)
+        survey = visible_survey(db, principal, survey_id)
         report = reports.hospital_feedback(db, survey, principal.organisation_id, now(request), _cache(request))
         _audit(request, db, "report.feedback.export", survey_id, principal.organisation_id)
     filename = f"feedback-{survey.survey_key}-{report.hospital.code}.pdf"
