@@ -9,13 +9,14 @@ reads (issue rows, the issue report). Everything works without JavaScript; state
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from datahealth.analytics.suppression import THRESHOLD
 from datahealth.auth.service import Principal
@@ -471,63 +472,63 @@ async def create_consortium(request: Request) -> Response:
 
 @router.post("/admin/exchange/consortia/{consortium_id}/operators", response_class=HTMLResponse)
 async def add_operator(request: Request, consortium_id: str) -> Response:
-    principal = require_admin(request)
-    await verify_csrf(request, principal)
-    form = await request.form()
-    state = app_state(request)
-    try:
-        with state.db() as db:
-            account = consortia.create_operator(
-                db, consortium_id, str(form.get("login_id", "")).strip(), str(form.get("display_name", ""))
-            )
-            _audit_account(request, db, account, "consortium")
-    except UserError as error:
-        with state.db() as db:
-            return _consortia_page(request, db, error=error, status_code=error.status)
-    with state.db() as db:
-        return _consortia_page(request, db, account=account)
+    return await _create_account(
+        request,
+        "consortium",
+        lambda db, principal, form: consortia.create_operator(
+            db, consortium_id, _field(form, "login_id").strip(), _field(form, "display_name")
+        ),
+    )
 
 
 @router.post("/admin/exchange/researchers", response_class=HTMLResponse)
 async def add_researcher(request: Request) -> Response:
-    principal = require_admin(request)
-    await verify_csrf(request, principal)
-    form = await request.form()
-    state = app_state(request)
-    try:
-        with state.db() as db:
-            account = consortia.create_researcher(
-                db, principal.organisation_id, str(form.get("login_id", "")), str(form.get("display_name", ""))
-            )
-            _audit_account(request, db, account, "researcher")
-    except UserError as error:
-        with state.db() as db:
-            return _consortia_page(request, db, error=error, status_code=error.status)
-    with state.db() as db:
-        return _consortia_page(request, db, account=account)
+    return await _create_account(
+        request,
+        "researcher",
+        lambda db, principal, form: consortia.create_researcher(
+            db, principal.organisation_id, _field(form, "login_id"), _field(form, "display_name")
+        ),
+    )
 
 
 @router.post("/admin/exchange/insurers", response_class=HTMLResponse)
 async def add_insurer(request: Request) -> Response:
+    return await _create_account(
+        request,
+        "insurer",
+        lambda db, principal, form: consortia.create_insurer(
+            db,
+            _field(form, "insurer_number"),
+            _field(form, "insurer_name"),
+            _field(form, "login_id"),
+            _field(form, "display_name"),
+        ),
+    )
+
+
+AccountMaker = Callable[[Session, Principal, FormData], consortia.NewAccount]
+
+
+async def _create_account(request: Request, role: str, make: AccountMaker) -> Response:
+    """The secretariat's account forms: admin + CSRF, create and audit in one transaction, redisplay the page."""
     principal = require_admin(request)
     await verify_csrf(request, principal)
     form = await request.form()
     state = app_state(request)
     try:
         with state.db() as db:
-            account = consortia.create_insurer(
-                db,
-                str(form.get("insurer_number", "")),
-                str(form.get("insurer_name", "")),
-                str(form.get("login_id", "")),
-                str(form.get("display_name", "")),
-            )
-            _audit_account(request, db, account, "insurer")
+            account = make(db, principal, form)
+            _audit_account(request, db, account, role)
     except UserError as error:
         with state.db() as db:
             return _consortia_page(request, db, error=error, status_code=error.status)
     with state.db() as db:
         return _consortia_page(request, db, account=account)
+
+
+def _field(form: FormData, name: str) -> str:
+    return str(form.get(name, ""))
 
 
 def _audit_account(request: Request, db: Session, account: consortia.NewAccount, role: str) -> None:
