@@ -4,8 +4,13 @@ The app is called through httpx's ASGI transport, one save after another, so the
 application's own (plus the small ASGI client) and does not depend on how many other processes share the
 machine as much as a loaded server's latency does. Also counts the SQL statements of a save by kind.
 
+With ``--http`` the saves go instead over loopback to ``datahealth serve`` (one worker, no access log, the
+HTTP parser and event loop uvicorn picks), one after another on one keep-alive connection, and the figure is
+the server process's CPU time per save: what a save costs the server in the load test, without the driver.
+
     python benchmarks/save_cpu.py --backend sqlite
     python benchmarks/save_cpu.py --backend postgres --postgres-url "$DATAHEALTH_TEST_POSTGRES_URL"
+    python benchmarks/save_cpu.py --backend postgres --http --saves 2000
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import http.client
 import os
 import sys
 import time
@@ -22,12 +28,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import psutil
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reliability_common import BASE_ANSWERS, build_world, prepare_database  # noqa: E402
+from reliability_common import BASE_ANSWERS, Server, World, build_world, free_port, prepare_database  # noqa: E402
 
 from datahealth.web.app import create_app  # noqa: E402
 
@@ -37,17 +44,23 @@ def main() -> None:
     p.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--saves", type=int, default=300)
     p.add_argument("--postgres-url", default=os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", ""))
+    p.add_argument("--http", action="store_true", help="over loopback to `datahealth serve`: server CPU per save")
     args = p.parse_args()
     statements: collections.Counter[str] = collections.Counter()
     with prepare_database(args.backend, postgres_url=args.postgres_url) as target:
         world = build_world(target, hospitals=20)
+        body = _governance_form(world)
+        if args.http:
+            server = Server(target, free_port())
+            server.start()
+            try:
+                cpu, wall = _over_http(server, world, body, args.saves)
+            finally:
+                server.stop()
+            print(f"{args.backend} over HTTP: {cpu / args.saves * 1000:.2f} ms server CPU per save, "
+                  f"{wall / args.saves * 1000:.2f} ms wall (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+            return
         app = create_app(target.settings())
-        form: list[tuple[str, str]] = []
-        for question in dict(world.sections)["governance"]:
-            form.append(("_shown", question))
-            value = BASE_ANSWERS[question]
-            form += [(question, item) for item in value] if isinstance(value, list) else [(question, value)]
-        body = urlencode(form)
 
         async def run() -> tuple[float, float]:
             transport = httpx.ASGITransport(app=app)
@@ -86,6 +99,48 @@ def main() -> None:
     for statement, number in statements.most_common():
         if number >= args.saves // 2:
             print(f"  {number / args.saves:.1f}  {statement}")
+
+
+def _governance_form(world: World) -> str:
+    form: list[tuple[str, str]] = []
+    for question in dict(world.sections)["governance"]:
+        form.append(("_shown", question))
+        value = BASE_ANSWERS[question]
+        form += [(question, item) for item in value] if isinstance(value, list) else [(question, value)]
+    return urlencode(form)
+
+
+def _over_http(server: Server, world: World, body: str, saves: int) -> tuple[float, float]:
+    """Sequential saves on one keep-alive connection; the server process's CPU seconds and the wall time."""
+    assert server.process is not None
+    process = psutil.Process(server.process.pid)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+
+    def save(number: int) -> None:
+        login = world.hospitals[number % len(world.hospitals)]
+        connection.request(
+            "POST",
+            f"/surveys/{world.survey_id}/s/governance",
+            body=body.encode(),
+            headers={
+                "HX-Request": "true",
+                "X-CSRF-Token": login.csrf_token,
+                "Idempotency-Key": str(uuid.uuid4()),
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"dh_session={login.session_token}",
+            },
+        )
+        response = connection.getresponse()
+        text = response.read()
+        assert response.status == 200, text[:300]
+
+    for number in range(50):  # warm-up: caches, prepared statements, the thread pool
+        save(number)
+    before, wall = sum(process.cpu_times()[:2]), time.perf_counter()
+    for number in range(saves):
+        save(number)
+    cpu = sum(process.cpu_times()[:2]) - before
+    return cpu, time.perf_counter() - wall
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Dialect, Engine, TypeDecorator, create_engine, event, inspect, update
+from sqlalchemy import JSON, DateTime, Dialect, Engine, Table, TypeDecorator, create_engine, event, inspect, update
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from datahealth.config import Settings
@@ -45,6 +45,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class, for the hot paths that skip the ORM's unit of work."""
+    return cast(Table, model.__table__)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from datahealth.db import Base, UtcDateTime
+from datahealth.db import Base, UtcDateTime, table_of
 
 RETENTION = timedelta(days=2)
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
@@ -33,6 +33,12 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+_KEYS = table_of(IdempotencyKey)
+# Built once: every autosave claims a key, and building the statement costs more than running it.
+_CLAIM_POSTGRESQL = postgresql_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.id)
+_CLAIM_SQLITE = sqlite_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.id)
+
+
 def valid_key(key: str | None) -> str | None:
     """The key if well-formed; malformed keys are ignored (the request is then simply not deduplicated)."""
     return key if key and KEY_PATTERN.match(key) else None
@@ -47,13 +53,8 @@ def claim(db: Session, scope: str, owner: str, key: str, now: datetime) -> bool:
     request with the same key waits for the first one's transaction and then sees the conflict.
     """
     values = {"scope": scope, "owner": owner[:120], "key": key, "created_at": now}
-    dialect = db.get_bind().dialect.name
-    statement = (
-        postgresql_insert(IdempotencyKey).values(**values).on_conflict_do_nothing()
-        if dialect == "postgresql"
-        else sqlite_insert(IdempotencyKey).values(**values).on_conflict_do_nothing()
-    )
-    return db.execute(statement.returning(IdempotencyKey.id)).scalar() is not None
+    statement = _CLAIM_POSTGRESQL if db.get_bind().dialect.name == "postgresql" else _CLAIM_SQLITE
+    return db.execute(statement, values).scalar() is not None
 
 
 def prune(db: Session, now: datetime) -> int:

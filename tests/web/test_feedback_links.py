@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 from test_reports import world_with_draft
 
-from conftest import Browser
+from web_client import Browser
 
 
 def test_home_links_to_feedback_page_and_pdf_after_submission(

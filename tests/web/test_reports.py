@@ -14,7 +14,7 @@ from datahealth.survey.tables import Response
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analytics"))  # report_world, shared with analytics
 from report_world import ReportWorld, make_report_world  # noqa: E402
 
-from conftest import Browser  # noqa: E402
+from web_client import Browser  # noqa: E402
 
 
 def world_with_draft(session_factory: sessionmaker[Session]) -> ReportWorld:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
 import factories as f
-from conftest import CSRF, Browser
 from datahealth.auth.tables import Role, User, WebSession
+from web_client import CSRF, Browser
 
 
 def _password_step(browser: Browser, login_id: str, password: str = f.PASSWORD):

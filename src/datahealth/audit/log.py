@@ -17,14 +17,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from datahealth.audit.tables import AuditEvent, AuditHead
+from datahealth.db import table_of
 
 GENESIS = "0" * 64
 Outcome = Literal["success", "failure", "denied"]
 FORBIDDEN_DETAIL_KEYS = frozenset({"password", "token", "secret", "code", "answers", "value", "values"})
+
+
+_HEAD = table_of(AuditHead)
+_ADVANCE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.hash)
+_SET_HEAD_HASH = update(_HEAD).where(_HEAD.c.id == 1)
+_INSERT_EVENT = insert(table_of(AuditEvent))
 
 
 def _canonical(event: AuditEvent) -> str:
@@ -66,26 +73,21 @@ def record(
     address: str = "",
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction."""
+    """Append one event to the chain inside the caller's transaction (the returned event is not in the session)."""
     clean = dict(detail or {})
     leaked = FORBIDDEN_DETAIL_KEYS.intersection(clean)
     if leaked:
         raise ValueError(f"audit detail must not carry {sorted(leaked)}")
+    # Prebuilt Core statements, not the unit of work: every request appends one event, so its cost counts.
     # One statement takes the lock and reads the new position (UPDATE … RETURNING).
-    locked = db.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + 1)
-        .returning(AuditHead)
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    locked = db.execute(_ADVANCE_HEAD).first()
     if locked is None:
-        db.add(AuditHead(id=1, seq=1, hash=GENESIS))
-        db.flush()
-        locked = db.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
-    head = locked
+        db.execute(insert(_HEAD).values(id=1, seq=1, hash=GENESIS))
+        seq, prev_hash = 1, GENESIS
+    else:
+        seq, prev_hash = int(locked[0]), str(locked[1])
     event = AuditEvent(
-        seq=head.seq,
+        seq=seq,
         at=now,
         actor=actor[:120],
         role=role,
@@ -96,12 +98,28 @@ def record(
         outcome=outcome,
         address=address[:100],
         detail=clean,
-        prev_hash=head.hash,
+        prev_hash=prev_hash,
     )
-    event.hash = chain_hash(head.hash, event)
-    head.hash = event.hash
-    db.add(event)
-    db.flush()
+    event.hash = chain_hash(prev_hash, event)
+    db.execute(
+        _INSERT_EVENT,
+        {
+            "seq": seq,
+            "at": now,
+            "actor": event.actor,
+            "role": role,
+            "organisation_id": organisation_id,
+            "action": action,
+            "object_type": object_type,
+            "object_id": event.object_id,
+            "outcome": outcome,
+            "address": event.address,
+            "detail": clean,
+            "prev_hash": prev_hash,
+            "hash": event.hash,
+        },
+    )
+    db.execute(_SET_HEAD_HASH, {"hash": event.hash})
     return event
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -25,14 +26,33 @@ from datahealth.survey.tables import Response, ResponseEvent, ResponseStatus, Su
 _DEFINITIONS: dict[tuple[int, str, str, datetime], SurveyDefinition] = {}
 
 
+class SurveyPeriod(Protocol):
+    """What the phase of a survey depends on (a :class:`Survey` row or a lighter header of one)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def opens_on(self) -> date: ...
+    @property
+    def closes_on(self) -> date: ...
+
+
 def definition_of(survey: Survey) -> SurveyDefinition:
     """The parsed definition of a stored survey, parsed once per version of the row."""
-    key = (survey.id, survey.survey_key, survey.version, survey.updated_at)
+    return cached_definition(
+        (survey.id, survey.survey_key, survey.version, survey.updated_at), lambda: survey.definition
+    )
+
+
+def cached_definition(
+    key: tuple[int, str, str, datetime], load: Callable[[], dict[str, Any]]
+) -> SurveyDefinition:
+    """The definition for ``key`` (id, survey key, version, updated_at of the row); ``load`` reads it on a miss."""
     cached = _DEFINITIONS.get(key)
     if cached is None:
         if len(_DEFINITIONS) > 64:
             _DEFINITIONS.clear()
-        cached = _DEFINITIONS[key] = SurveyDefinition.model_validate(survey.definition)
+        cached = _DEFINITIONS[key] = SurveyDefinition.model_validate(load())
     return cached
 
 
@@ -135,7 +155,7 @@ class Phase:
     reason_params: dict[str, Any]
 
 
-def phase(survey: Survey, now: datetime, closes_on: date | None = None) -> Phase:
+def phase(survey: SurveyPeriod, now: datetime, closes_on: date | None = None) -> Phase:
     """``closes_on``: the hospital's effective deadline when it was extended (see ``hospital_phase``)."""
     today = jst_date(now)
     closes = max(survey.closes_on, closes_on) if closes_on else survey.closes_on
@@ -230,10 +250,7 @@ def save_draft(
     """
     defn = definition_of(survey)
     _ensure_editable(db, survey, response, now)
-    incoming = normalise_form(defn, form, names)
-    merged: Answers = {k: v for k, v in stored_answers(response).items() if k not in names}
-    merged.update(incoming)
-    cleaned = prune(defn, merged)
+    cleaned = merge_answers(defn, stored_answers(response), form, names)
     if cleaned != response.answers:
         response.answers = cleaned
         response.revision += 1
@@ -242,12 +259,27 @@ def save_draft(
     return draft_problems(defn, cleaned)
 
 
-def _ensure_editable(db: Session, survey: Survey, response: Response, now: datetime) -> None:
-    if response.status == ResponseStatus.SUBMITTED:
+def merge_answers(
+    defn: SurveyDefinition, stored: Answers, form: dict[str, str | list[str]], names: list[str]
+) -> Answers:
+    """The stored answers with ``names`` replaced by what was posted for them, non-relevant answers dropped."""
+    merged: Answers = {k: v for k, v in stored.items() if k not in names}
+    merged.update(normalise_form(defn, form, names))
+    return prune(defn, merged)
+
+
+def ensure_editable(status: str, current: Phase) -> None:
+    """A submitted response, or one outside the (possibly extended) period, cannot change."""
+    if status == ResponseStatus.SUBMITTED:
         raise Conflict.of("DH-S202")
-    current = hospital_phase(db, survey, response.organisation_id, now)
     if not current.editable:
         raise Conflict.of(current.reason_code or "DH-S203", **current.reason_params)
+
+
+def _ensure_editable(db: Session, survey: Survey, response: Response, now: datetime) -> None:
+    if response.status == ResponseStatus.SUBMITTED:  # before the phase query: a submitted response is final
+        raise Conflict.of("DH-S202")
+    ensure_editable(response.status, hospital_phase(db, survey, response.organisation_id, now))
 
 
 def submit(db: Session, principal: Principal, survey: Survey, response: Response, now: datetime) -> str:

@@ -40,7 +40,7 @@ from datahealth.web.context import (
     render,
 )
 from datahealth.web.methods import allowed_methods
-from datahealth.web.security import BodySizeLimit, security_headers
+from datahealth.web.security import BodySizeLimit, SecurityHeaders
 from datahealth.web.tenancy import object_ids_in_range
 
 WEB_DIR = Path(__file__).parent
@@ -72,7 +72,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     app = FastAPI(title="datahealth", version=__version__, docs_url=None, redoc_url=None)
     app.state.datahealth = AppState(settings, make_session_factory(engine), templates, clock)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
-    app.middleware("http")(security_headers)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     for router in routes.ROUTERS:
         app.include_router(router, dependencies=[Depends(object_ids_in_range)])

@@ -71,11 +71,24 @@ def current_principal(request: Request) -> Principal | None:
     if cached is not _UNRESOLVED:
         return cached  # type: ignore[return-value]
     state = app_state(request)
+    if not request.cookies.get(session_cookie_name(state.settings), ""):
+        request.state.principal = None
+        return None
+    with state.db() as db:
+        return principal_in(request, db)
+
+
+def principal_in(request: Request, db: Session) -> Principal | None:
+    """The logged-in principal, resolved inside the caller's transaction (once per request, then cached).
+
+    A save resolves the session in its own transaction this way: one transaction per request, not two.
+    """
+    cached: Principal | None | object = getattr(request.state, "principal", _UNRESOLVED)
+    if cached is not _UNRESOLVED:
+        return cached  # type: ignore[return-value]
+    state = app_state(request)
     token = request.cookies.get(session_cookie_name(state.settings), "")
-    principal = None
-    if token:
-        with state.db() as db:
-            principal = resume_session(db, token, state.settings, state.clock())
+    principal = resume_session(db, token, state.settings, state.clock()) if token else None
     request.state.principal = principal
     return principal
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from collections.abc import Awaitable, Callable
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -67,26 +67,56 @@ def remember_anonymous_csrf(request: Request, response: Response, settings: Sett
 
 async def check_csrf(request: Request, expected: str) -> None:
     """Reject a state-changing request whose token (form field or HTMX header) does not match."""
+    form = None
+    if not request.headers.get(CSRF_HEADER, "") and "form" in request.headers.get("content-type", ""):
+        form = await request.form()
+    check_csrf_of(request, form, expected)
+
+
+def check_csrf_of(request: Request, form: FormData | None, expected: str) -> None:
+    """:func:`check_csrf` for a request whose form (if any) was read already."""
     supplied = request.headers.get(CSRF_HEADER, "")
-    if not supplied:
-        content_type = request.headers.get("content-type", "")
-        if "form" in content_type:
-            form = await request.form()
-            value = form.get(CSRF_FIELD, "")
-            supplied = value if isinstance(value, str) else ""
+    if not supplied and form is not None:
+        value = form.get(CSRF_FIELD, "")
+        supplied = value if isinstance(value, str) else ""
     if not expected or not supplied or not hmac.compare_digest(supplied, expected):
         raise Forbidden(Problem("DH-A104"))
 
 
-async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    response = await call_next(request)
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if not request.url.path.startswith("/static/"):
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+_SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+class SecurityHeaders:
+    """Add the security headers to every response that does not set its own (pure ASGI: no extra task per request).
+
+    Pages are ``Cache-Control: no-store`` (they show personal or survey data); static files keep their caching.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in _SECURITY_HEADERS if name not in present]
+                if not static and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

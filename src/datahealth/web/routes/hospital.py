@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -12,20 +9,22 @@ from starlette.datastructures import FormData
 
 from datahealth import idempotency
 from datahealth.analytics.mapping import scoring_filename
-from datahealth.auth.service import Principal
-from datahealth.auth.tables import Role
-from datahealth.db import lock_for_update
-from datahealth.errors import NotFound, Problem, UserError
+from datahealth.auth.tables import Role, SessionStage
+from datahealth.errors import NotFound, UserError
 from datahealth.operations import notices
 from datahealth.operations.extensions import effective_closes_on
 from datahealth.survey import service
 from datahealth.survey.answers import draft_problems, relevant_names
-from datahealth.survey.model import Answers, SurveyDefinition
-from datahealth.survey.tables import ResponseStatus, Survey
+from datahealth.survey.model import Section, SurveyDefinition
+from datahealth.survey.section_save import SectionSaved
+from datahealth.survey.section_save import save_section as save_section_answers
+from datahealth.survey.tables import ResponseStatus
 from datahealth.web.context import (
     app_state,
     audit_event,
+    client_address,
     now,
+    principal_in,
     redirect,
     render,
     require_hospital,
@@ -35,6 +34,7 @@ from datahealth.web.context import (
 from datahealth.web.forms import form_values, section_index, section_views, shown_names
 from datahealth.web.hospital_surveys import visible_survey
 from datahealth.web.review import render_review
+from datahealth.web.security import check_csrf_of
 
 router = APIRouter()
 
@@ -122,76 +122,55 @@ def section_page(request: Request, survey_id: int, section_name: str, saved: str
     )
 
 
-@dataclass
-class _Saved:
-    survey: Survey
-    defn: SurveyDefinition
-    index: int
-    shown: list[str]
-    problems: list[Problem]
-    answers: Answers
-    relevant: set[str]
-    saved_at: datetime
+def _save(request: Request, survey_id: int, section_name: str, form: FormData) -> SectionSaved | None:
+    """The whole database part of a save in one transaction, session included (run in a worker thread).
 
-
-def _save(request: Request, principal: Principal, survey_id: int, section_name: str, form: FormData) -> _Saved:
-    """The database part of a save, in one transaction (run in a worker thread: it waits on locks and fsync)."""
+    ``None`` when the request is not a hospital user's full login: the caller raises what the route's guard
+    would (after this transaction committed the session's bookkeeping).
+    """
     state = app_state(request)
     with state.db() as db:
-        survey = visible_survey(db, principal, survey_id)
-        defn = service.definition_of(survey)
-        index = section_index(defn, section_name)
-        if index < 0:
-            raise NotFound()
-        section = defn.sections[index]
-        response = service.own_response(db, principal, survey)
-        shown = shown_names(form, defn, section)
-        moment = state.clock()
-        key = idempotency.valid_key(request.headers.get("idempotency-key"))
-        applied = key is None or idempotency.claim(db, "survey.save", principal.actor, key, moment)
-        lock_for_update(db, response)  # merge into the latest answers (another tab may have saved meanwhile)
-        if applied:
-            problems = service.save_draft(db, principal, survey, response, form_values(form, defn), shown, moment)
-        else:  # a retry of a save already applied: never let it overwrite what came after
-            problems = draft_problems(defn, service.stored_answers(response))
-        detail: dict[str, object] = {"section": section_name, "questions": len(shown)}
-        if key is not None:  # ties the event to its idempotency record (the crash test matches them)
-            detail.update(idempotency_key=key, applied=applied)
-        audit_event(
-            request,
+        principal = principal_in(request, db)
+        if principal is None or principal.stage != SessionStage.FULL or principal.role != Role.HOSPITAL:
+            return None
+        check_csrf_of(request, form, principal.csrf_token)
+
+        def read_form(defn: SurveyDefinition, section: Section) -> tuple[list[str], dict[str, str | list[str]]]:
+            return shown_names(form, defn, section), form_values(form, defn)
+
+        return save_section_answers(
             db,
-            "survey.response.save",
-            principal=principal,
-            object_type="response",
-            object_id=response.id,
-            detail=detail,
+            principal,
+            survey_id,
+            section_name,
+            read_form,
+            idempotency_key=idempotency.valid_key(request.headers.get("idempotency-key")),
+            now=state.clock(),
+            address=client_address(request),
         )
-        answers = service.stored_answers(response)
-        return _Saved(survey, defn, index, shown, problems, answers, relevant_names(defn, answers), response.updated_at)
 
 
 @router.post("/surveys/{survey_id}/s/{section_name}", response_class=HTMLResponse)
 async def save_section(request: Request, survey_id: int, section_name: str) -> Response:
     """Save the section's shown answers; works without JavaScript (PRG) and as the HTMX autosave."""
-    principal = await run_in_threadpool(require_hospital, request)
-    await verify_csrf(request, principal)
     form = await request.form()
-    is_htmx = bool(request.headers.get("hx-request"))
-    saved = await run_in_threadpool(_save, request, principal, survey_id, section_name, form)
-    survey, defn, index, shown, problems = saved.survey, saved.defn, saved.index, saved.shown, saved.problems
-    answers, relevant, saved_at = saved.answers, saved.relevant, saved.saved_at
+    saved = await run_in_threadpool(_save, request, survey_id, section_name, form)
+    if saved is None:
+        require_hospital(request)  # raises: not logged in, second factor missing, or not a hospital user
+        raise NotFound()
+    defn, index = saved.defn, saved.index
     section = defn.sections[index]
-    if is_htmx:
-        views = section_views(defn, section, answers, relevant, problems)
-        changed = [v for v in views if v.question.answerable and (v.relevant != (v.name in shown))]
+    if request.headers.get("hx-request"):
+        views = section_views(defn, section, saved.answers, saved.relevant, saved.problems)
+        changed = [v for v in views if v.question.answerable and (v.relevant != (v.name in saved.shown))]
         return render(
             request,
             "hospital/autosave.html",
-            survey=survey,
+            survey=saved.survey,
             defn=defn,
             views=views,
             changed=changed,
-            saved_at=saved_at,
+            saved_at=saved.saved_at,
         )
     action = str(form.get("action", "save"))
     if action == "next" and index + 1 < len(defn.sections):
