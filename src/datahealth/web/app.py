@@ -62,6 +62,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
             "The database schema is not up to date: run `datahealth db upgrade`."
         )
     templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    # The templates ship with the package: no stat() of every template and macro file on every render.
+    templates.env.auto_reload = False
     templates.env.globals.update(
         version=__version__,
         prefecture_name=prefecture_name,
