@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     reauth_minutes: int = Field(default=10, ge=1)
     """Exports and account changes need a password (and second factor) entered this recently."""
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    web_threads: int = Field(default=8, ge=1, le=200)
+    """Threads per server process that run requests' database work. A few keep every transaction short: with
+    dozens, the threads queue for Python's interpreter lock between statements while their transactions hold
+    row locks (the audit chain's head above all), and saves slow each other down."""
     timezone: str = "Asia/Tokyo"
 
     backup_dir: str = ""

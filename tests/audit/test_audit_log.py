@@ -149,3 +149,30 @@ def test_concurrent_appends_keep_one_chain(session_factory: sessionmaker[Session
     assert errors == []
     with session_factory() as db:
         assert log.verify(db).ok and log.verify(db).events == 45
+
+
+def test_the_stored_hash_is_the_chain_hash_for_any_text(session_factory: sessionmaker[Session]):
+    """PostgreSQL computes the hash in its one-statement append: it must equal ``chain_hash`` byte for byte."""
+    awkward = ["病院 髙﨑𠮷", 'quote " backslash \\ newline \n tab \t', "", "ｶﾀｶﾅ ①", "emoji 🏥"]
+    with session_factory.begin() as db:
+        for index, value in enumerate(awkward):
+            returned = log.record(
+                db,
+                actor=f"user:{value}"[:120],
+                role="hospital",
+                organisation_id=None if index % 2 else index,
+                action="survey.response.save",
+                object_type="response",
+                object_id=value or index,
+                address=value,
+                now=NOW + timedelta(microseconds=index * 7),
+                detail={"section": value, "questions": index, "nested": {"k": [value, None, True, 1.5]}},
+            )
+            assert returned.hash == log.chain_hash(returned.prev_hash, returned)
+    with session_factory() as db:
+        events = db.query(AuditEvent).order_by(AuditEvent.seq).all()
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        for previous, event in zip([None, *events], events, strict=False):
+            assert event.prev_hash == (previous.hash if previous else log.GENESIS)
+            assert event.hash == log.chain_hash(event.prev_hash, event)
+        assert log.verify(db).ok

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import JSON, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from datahealth.audit.tables import AuditEvent, AuditHead
-from datahealth.db import table_of
+from datahealth.db import UtcDateTime, table_of
 
 GENESIS = "0" * 64
 Outcome = Literal["success", "failure", "denied"]
@@ -32,6 +32,60 @@ _HEAD = table_of(AuditHead)
 _ADVANCE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.hash)
 _SET_HEAD_HASH = update(_HEAD).where(_HEAD.c.id == 1)
 _INSERT_EVENT = insert(table_of(AuditEvent))
+
+
+# PostgreSQL: the head is advanced, the new hash computed from the old one and the event inserted in ONE
+# statement, so the head's row lock is held from that statement to the commit only, never across the Python
+# work between statements (with many requests in flight that wait for the interpreter, that gap was what
+# serialised every save). The hash is the same SHA-256 as ``chain_hash``: the canonical JSON has ``seq`` as its
+# last key, so it is ``before`` + the new seq + ``}``, and ``datahealth audit verify`` checks both paths alike.
+_APPEND_POSTGRESQL = text(
+    """
+    WITH head AS (
+        UPDATE audit_head
+        SET seq = seq + 1,
+            prev_hash = hash,
+            hash = encode(sha256(convert_to(hash || '|' || :before || (seq + 1)::text || '}', 'UTF8')), 'hex')
+        WHERE id = 1
+        RETURNING seq, prev_hash, hash
+    )
+    INSERT INTO audit_events
+        (seq, at, actor, role, organisation_id, action, object_type, object_id, outcome, address, detail,
+         prev_hash, hash)
+    SELECT head.seq, CAST(:at AS TIMESTAMP), :actor, :role, CAST(:organisation_id AS INTEGER), :action,
+           :object_type, :object_id, :outcome, :address, CAST(:detail AS JSON), head.prev_hash, head.hash
+    FROM head
+    RETURNING seq, prev_hash, hash
+    """
+).bindparams(bindparam("at", type_=UtcDateTime()), bindparam("detail", type_=JSON()))
+_SEQ_LAST = ',"seq":0}'
+
+
+def _append_in_one_statement(db: Session, event: AuditEvent) -> bool:
+    """Append ``event`` (its ``seq`` 0) on PostgreSQL; False when the head row is missing (a fresh database)."""
+    canonical = _canonical(event)
+    if not canonical.endswith(_SEQ_LAST):  # the canonical form changed: use the general path
+        return False
+    row = db.execute(
+        _APPEND_POSTGRESQL,
+        {
+            "before": canonical.removesuffix(_SEQ_LAST) + ',"seq":',
+            "at": event.at,
+            "actor": event.actor,
+            "role": event.role,
+            "organisation_id": event.organisation_id,
+            "action": event.action,
+            "object_type": event.object_type,
+            "object_id": event.object_id,
+            "outcome": event.outcome,
+            "address": event.address,
+            "detail": event.detail,
+        },
+    ).first()
+    if row is None:
+        return False
+    event.seq, event.prev_hash, event.hash = int(row[0]), str(row[1]), str(row[2])
+    return True
 
 
 def _canonical(event: AuditEvent) -> str:
@@ -78,16 +132,8 @@ def record(
     leaked = FORBIDDEN_DETAIL_KEYS.intersection(clean)
     if leaked:
         raise ValueError(f"audit detail must not carry {sorted(leaked)}")
-    # Prebuilt Core statements, not the unit of work: every request appends one event, so its cost counts.
-    # One statement takes the lock and reads the new position (UPDATE … RETURNING).
-    locked = db.execute(_ADVANCE_HEAD).first()
-    if locked is None:
-        db.execute(insert(_HEAD).values(id=1, seq=1, hash=GENESIS))
-        seq, prev_hash = 1, GENESIS
-    else:
-        seq, prev_hash = int(locked[0]), str(locked[1])
     event = AuditEvent(
-        seq=seq,
+        seq=0,
         at=now,
         actor=actor[:120],
         role=role,
@@ -98,8 +144,18 @@ def record(
         outcome=outcome,
         address=address[:100],
         detail=clean,
-        prev_hash=prev_hash,
     )
+    if db.get_bind().dialect.name == "postgresql" and _append_in_one_statement(db, event):
+        return event
+    # Prebuilt Core statements, not the unit of work: every request appends one event, so its cost counts.
+    # One statement takes the lock and reads the new position (UPDATE … RETURNING).
+    locked = db.execute(_ADVANCE_HEAD).first()
+    if locked is None:
+        db.execute(insert(_HEAD).values(id=1, seq=1, hash=GENESIS))
+        seq, prev_hash = 1, GENESIS
+    else:
+        seq, prev_hash = int(locked[0]), str(locked[1])
+    event.seq, event.prev_hash = seq, prev_hash
     event.hash = chain_hash(prev_hash, event)
     db.execute(
         _INSERT_EVENT,
@@ -119,7 +175,7 @@ def record(
             "hash": event.hash,
         },
     )
-    db.execute(_SET_HEAD_HASH, {"hash": event.hash})
+    db.execute(_SET_HEAD_HASH, {"hash": event.hash, "prev_hash": prev_hash})
     return event
 
 

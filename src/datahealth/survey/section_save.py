@@ -159,6 +159,19 @@ def save_section(
                 {"response": response_id, "answers": answers, "updated_at": now, "updated_by": principal.user_id},
             )
             saved_at = now
+    saved = SectionSaved(
+        header,
+        defn,
+        index,
+        shown,
+        draft_problems(defn, answers),
+        answers,
+        relevant_names(defn, answers),
+        saved_at,
+        response_id,
+        applied,
+    )
+    # The audit event last: on PostgreSQL its statement takes the chain's lock, held until the caller commits.
     detail: dict[str, Any] = {"section": section_name, "questions": len(shown)}
     if idempotency_key is not None:  # ties the event to its idempotency record (the crash test matches them)
         detail.update(idempotency_key=idempotency_key, applied=applied)
@@ -174,18 +187,7 @@ def save_section(
         detail=detail,
         now=now,
     )
-    return SectionSaved(
-        header,
-        defn,
-        index,
-        shown,
-        draft_problems(defn, answers),
-        answers,
-        relevant_names(defn, answers),
-        saved_at,
-        response_id,
-        applied,
-    )
+    return saved
 
 
 def _locked_row(db: Session, survey_id: int, organisation_id: int) -> tuple[Any, ...] | None:

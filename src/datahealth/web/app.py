@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -52,6 +56,21 @@ class SchemaNotReady(RuntimeError):
     """The database is not migrated to this version of the code."""
 
 
+GIL_SWITCH_INTERVAL_SECONDS = 0.001
+"""How long a thread may hold Python's interpreter lock while another waits (Python's default is 5 ms): a
+thread back from the database with a row lock held gets the interpreter again quickly."""
+
+
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+        yield
+
+    return lifespan
+
+
 def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
     check_settings(settings)
     engine = make_engine(settings)
@@ -71,7 +90,9 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         founder_type_label=founder_type_label,
         format_jst=format_jst,
     )
-    app = FastAPI(title="datahealth", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="datahealth", version=__version__, docs_url=None, redoc_url=None, lifespan=_lifespan(settings)
+    )
     app.state.datahealth = AppState(settings, make_session_factory(engine), templates, clock)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.add_middleware(SecurityHeaders)
