@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -123,14 +124,37 @@ class Scripted:
             writer.close()
 
 
-def run(test: Callable[[], Awaitable[None]]) -> None:
-    run_isolated(test())
+LOOPS = ["asyncio", "uvloop"]
 
 
-def test_keep_alive_reuses_one_connection_and_reads_every_framing() -> None:
+@pytest.fixture(params=LOOPS)
+def run(request: pytest.FixtureRequest) -> Callable[[Callable[[], Awaitable[None]]], None]:
+    """Runs a test coroutine on the standard event loop and on uvloop (the load test's loop when installed)."""
+    if request.param == "asyncio":
+        return lambda test: run_isolated(test())
+    uvloop = pytest.importorskip("uvloop")
+
+    def on_uvloop(test: Callable[[], Awaitable[None]]) -> None:
+        async def main() -> None:
+            await test()
+
+        def in_thread() -> None:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(main())
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(in_thread).result()
+
+    return on_uvloop
+
+
+Run = Callable[[Callable[[], Awaitable[None]]], None]
+
+
+def test_keep_alive_reuses_one_connection_and_reads_every_framing(run: Run) -> None:
     async def test() -> None:
         async with Scripted([length, chunked, redirect, length]) as server:
-            async with LoopbackClient(server.url) as client:
+            async with LoopbackClient(server.url, timeout=10) as client:
                 first = await client.post("/save", content="a=1", headers={"Idempotency-Key": "k1"})
                 batch = await client.post(server.url + "/batches", content=b"xyz" * 20, headers={})
                 submit = await client.post("/submit", content="csrf=t", headers={})
@@ -149,10 +173,10 @@ def test_keep_alive_reuses_one_connection_and_reads_every_framing() -> None:
     run(test)
 
 
-def test_a_connection_the_server_closed_is_replaced() -> None:
+def test_a_connection_the_server_closed_is_replaced(run: Run) -> None:
     async def test() -> None:
         async with Scripted([then_close, length, connection_close, until_close, length]) as server:
-            async with LoopbackClient(server.url) as client:
+            async with LoopbackClient(server.url, timeout=10) as client:
                 assert (await client.post("/a", content="1", headers={})).text == "echo:1"
                 await asyncio.sleep(0.05)  # the server's FIN arrives while the connection is idle
                 assert (await client.post("/b", content="2", headers={})).text == "echo:2"
@@ -165,10 +189,10 @@ def test_a_connection_the_server_closed_is_replaced() -> None:
     run(test)
 
 
-def test_a_request_dropped_unread_on_a_reused_connection_is_sent_again_only_with_an_idempotency_key() -> None:
+def test_a_request_dropped_unread_on_a_reused_connection_is_sent_again_only_with_an_idempotency_key(run: Run) -> None:
     async def test() -> None:
         async with Scripted([length, drop, length, length, drop, length]) as server:
-            async with LoopbackClient(server.url) as client:
+            async with LoopbackClient(server.url, timeout=10) as client:
                 await client.post("/save", content="1", headers={"Idempotency-Key": "a"})
                 retried = await client.post("/save", content="2", headers={"Idempotency-Key": "b"})
                 assert retried.text == "echo:2" and client.reconnects == 1
@@ -184,10 +208,10 @@ def test_a_request_dropped_unread_on_a_reused_connection_is_sent_again_only_with
     run(test)
 
 
-def test_a_fresh_connection_closed_without_an_answer_is_not_retried() -> None:
+def test_a_fresh_connection_closed_without_an_answer_is_not_retried(run: Run) -> None:
     async def test() -> None:
         async with Scripted([drop, length]) as server:
-            async with LoopbackClient(server.url) as client:
+            async with LoopbackClient(server.url, timeout=10) as client:
                 with pytest.raises(LoopbackClosed) as raised:
                     await client.post("/save", content="1", headers={"Idempotency-Key": "a"})
                 assert not raised.value.nothing_received and client.reconnects == 0
@@ -196,10 +220,10 @@ def test_a_fresh_connection_closed_without_an_answer_is_not_retried() -> None:
     run(test)
 
 
-def test_idle_connections_older_than_max_idle_are_not_reused() -> None:
+def test_idle_connections_older_than_max_idle_are_not_reused(run: Run) -> None:
     async def test() -> None:
         async with Scripted([length, length, length]) as server:
-            async with LoopbackClient(server.url, max_idle=0.05) as client:
+            async with LoopbackClient(server.url, timeout=10, max_idle=0.05) as client:
                 await client.post("/a", content="1", headers={})
                 await client.post("/a", content="2", headers={})
                 await asyncio.sleep(0.1)
@@ -209,10 +233,10 @@ def test_idle_connections_older_than_max_idle_are_not_reused() -> None:
     run(test)
 
 
-def test_concurrent_requests_on_one_client_get_their_own_connections() -> None:
+def test_concurrent_requests_on_one_client_get_their_own_connections(run: Run) -> None:
     async def test() -> None:
         async with Scripted([length] * 6) as server:
-            async with LoopbackClient(server.url) as client:
+            async with LoopbackClient(server.url, timeout=10) as client:
                 replies = await asyncio.gather(*(client.post("/x", content=str(n), headers={}) for n in range(3)))
                 assert sorted(r.text for r in replies) == ["echo:0", "echo:1", "echo:2"]
                 again = await asyncio.gather(*(client.post("/x", content=str(n), headers={}) for n in range(3)))
@@ -222,9 +246,9 @@ def test_concurrent_requests_on_one_client_get_their_own_connections() -> None:
     run(test)
 
 
-def test_refused_and_timed_out_requests_are_transport_errors() -> None:
+def test_refused_and_timed_out_requests_are_transport_errors(run: Run) -> None:
     async def test() -> None:
-        async with LoopbackClient(f"http://127.0.0.1:{free_port()}") as client:
+        async with LoopbackClient(f"http://127.0.0.1:{free_port()}", timeout=10) as client:
             with pytest.raises(LoopbackConnectError) as refused:
                 await client.post("/save", content="1", headers={})
             assert isinstance(refused.value, RETRYABLE)
@@ -238,14 +262,14 @@ def test_refused_and_timed_out_requests_are_transport_errors() -> None:
     run(test)
 
 
-def test_a_malformed_response_is_an_error() -> None:
+def test_a_malformed_response_is_an_error(run: Run) -> None:
     async def garbage(writer: asyncio.StreamWriter, body: bytes) -> bool:
         writer.write(b"SMTP 220 hello\r\n\r\n")
         return True
 
     async def test() -> None:
         async with Scripted([garbage]) as server:
-            async with LoopbackClient(server.url) as client:
+            async with LoopbackClient(server.url, timeout=10) as client:
                 with pytest.raises(LoopbackError, match="malformed"):
                     await client.post("/save", content="1", headers={})
 
