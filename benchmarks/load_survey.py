@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -248,6 +249,8 @@ async def drive(
             await client.run(http)
 
     window = Window()
+    gc.collect()
+    gc.freeze()  # the world and the clients live until the end: keep them out of every collection
     try:
         tasks = [asyncio.create_task(start_later(c)) for c in [*hospitals, *consortia]]
         await asyncio.sleep(args.ramp)
@@ -271,6 +274,7 @@ async def drive(
         await gate.stop()
         await asyncio.gather(*tasks)
     finally:
+        gc.unfreeze()
         if shared is not None:
             await shared.aclose()
     window.connections = sum(c.connections_opened for c in own)

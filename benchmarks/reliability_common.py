@@ -535,6 +535,12 @@ async def _send_until_acknowledged(
         return response, tries
 
 
+def random_uuid() -> str:
+    """``str(uuid.uuid4())`` (what app.js's ``crypto.randomUUID()`` sends) at a quarter of its cost."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
 _FORM_TEMPLATES: dict[str, list[tuple[str, str | None]]] = {}
 """Section name -> (question, its encoded ``_shown`` and answer fields, or None for a VARIABLE question)."""
 
@@ -618,14 +624,14 @@ class HospitalClient:
         section = next((name for name, _ in sections if name not in done), None) or self.rng.choice(sections)[0]
         model = self.ledger.model.get(login.login_id, {})
         values, body = self._form(section)
-        key = str(uuid.uuid4())
+        key = random_uuid()
         path = f"/surveys/{self.world.survey_id}/s/{section}"
         keys = [key]
         began = time.perf_counter()
 
         async def attempt(tries: int) -> HttpResponse:
             if tries and self.rng.random() >= self.same_key_retry:
-                keys.append(str(uuid.uuid4()))  # app.js sends a fresh key when it saves again after a failure
+                keys.append(random_uuid())  # app.js sends a fresh key when it saves again after a failure
             headers = {
                 "HX-Request": "true",
                 "X-CSRF-Token": login.csrf_token,
