@@ -1,10 +1,13 @@
 """Load test: the last hour of the survey period — 1,000 hospitals autosaving and submitting while consortia ingest.
 
-A loopback asyncio/httpx driver (one process) against ``datahealth serve`` on 127.0.0.1 (a fresh database,
-``--workers`` processes, no access log). Each simulated person saves a section the way the page's HTMX
-autosave does (form post with ``HX-Request``, CSRF header and a fresh ``Idempotency-Key``), waits a think
-time, saves again, and submits once every section is saved (with probability ``--submit-share`` after each
-visit); consortium clients send JSON batches (``POST /api/v1/exchange/batches``) back to back meanwhile.
+A loopback asyncio driver (one process, uvloop when installed) against ``datahealth serve`` on 127.0.0.1 (a
+fresh database, ``--workers`` processes, no access log). Each simulated person has their own keep-alive
+connection (``loopback_http.LoopbackClient``, like a browser; ``--client httpx`` uses one shared
+``httpx.AsyncClient`` instead, the earlier driver, about 20 times the driver CPU per request). Each simulated
+person saves a section the way the page's HTMX autosave does (form post with ``HX-Request``, CSRF header and
+a fresh ``Idempotency-Key``), waits a think time, saves again, and submits once every section is saved (with
+probability ``--submit-share`` after each visit); consortium clients send JSON batches
+(``POST /api/v1/exchange/batches``) back to back meanwhile.
 
 Sessions are created directly in the session table before the run (what a login leaves behind: cookie token
 and CSRF token), so 1,000 argon2 logins are not part of the measurement. People start spread over
@@ -14,6 +17,12 @@ save and batch is checked in the database (``reliability_common.verify``): lost 
     python benchmarks/load_survey.py --backend sqlite --users 1000 --duration 60
     python benchmarks/load_survey.py --backend postgres --workers 2 --users 1000 --duration 60 \\
         --postgres-url "$DATAHEALTH_TEST_POSTGRES_URL"
+
+Driver and server share the machine's cores, so the driver's own cost matters: ``--driver-only-selftest``
+runs the same people against ``loopback_stub.py`` (a trivial HTTP server in another process, no database) and
+reports the driver's CPU per request, independent of the application's speed:
+
+    python benchmarks/load_survey.py --driver-only-selftest --users 1000 --ramp 5 --duration 15
 
 Bounded: it stops by itself after ramp + duration (+ the time to let in-flight requests finish).
 """
