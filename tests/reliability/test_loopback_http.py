@@ -274,3 +274,19 @@ def test_a_malformed_response_is_an_error(run: Run) -> None:
                     await client.post("/save", content="1", headers={})
 
     run(test)
+
+
+def test_the_driver_self_test_runs_people_and_consortia_against_the_stub_without_errors() -> None:
+    """``load_survey.py --driver-only-selftest``, small: the stub answers like the app, nothing goes wrong."""
+    import load_survey
+
+    args = load_survey.parser().parse_args(
+        ["--driver-only-selftest", "--users", "20", "--think", "0.1", "--ramp", "0.5", "--duration", "2",
+         "--submit-share", "0.5", "--consortia", "2", "--days", "30", "--batch-pause", "0.1"]
+    )  # fmt: skip
+    report = run_isolated(load_survey.run_selftest(args))
+    summary = "\n".join(report.lines())
+    assert report.saves > 0 and report.batches > 0 and report.requests > 0, summary
+    assert report.errors == 0 and report.transport_errors == {}, summary
+    assert set(report.statuses) == {200, 201, 303}, summary  # saves and re-sent batches, new batches, submissions
+    assert report.submits > 0 and report.driver_cpu > 0, summary
