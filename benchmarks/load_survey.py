@@ -252,7 +252,7 @@ async def drive(
         if shared is not None:
             await client.run(shared)
             return
-        http = LoopbackClient(url, timeout=60.0)  # each person: their own connection, like a browser
+        http = LoopbackClient(url, timeout=60.0, max_idle=args.max_idle)  # each person: own connection
         own.append(http)
         async with http:
             await client.run(http)
@@ -395,6 +395,13 @@ def parser() -> argparse.ArgumentParser:
         default="loopback",
         help="loopback: benchmarks/loopback_http.py, one connection per person (default);\n"
         "httpx: one shared httpx.AsyncClient (the earlier driver, for comparison)",
+    )
+    p.add_argument(
+        "--max-idle",
+        type=float,
+        default=4.5,
+        help="seconds after which the loopback client replaces an idle connection instead of reusing it\n"
+        "(keep it below the server's keep-alive time-out: uvicorn's default is 5 s)",
     )
     p.add_argument("--no-uvloop", action="store_true", help="the standard asyncio loop even if uvloop is installed")
     p.add_argument(
