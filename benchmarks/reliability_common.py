@@ -9,7 +9,9 @@
   every worker);
 * ``HospitalClient`` / ``ConsortiumClient`` — asyncio clients making the requests the survey page (HTMX
   autosave with an ``Idempotency-Key``, app.js) and a consortium's system (``POST /api/v1/exchange/batches``
-  with an ``Idempotency-Key``) make, recording every acknowledged (2xx) write;
+  with an ``Idempotency-Key``) make, recording every acknowledged (2xx) write; they send through an
+  ``httpx.AsyncClient`` (crash test) or a ``loopback_http.LoopbackClient`` (load test: one connection per
+  person, a fraction of httpx's CPU per request);
 * ``verify`` — every acknowledged write present with its value, no batch half-applied, integrity check, audit
   events matching data rows, the audit chain intact.
 
@@ -36,11 +38,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, Protocol
+from urllib.parse import quote_plus, urlencode
 
 import httpx
 import polars as pl
+from loopback_http import LoopbackError
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
@@ -447,7 +450,26 @@ class Ledger:
     resend_checks: int = 0
 
 
-RETRYABLE = (httpx.TransportError,)
+RETRYABLE = (httpx.TransportError, LoopbackError)
+"""Transport failures (no answer) of either HTTP client: the request is sent again."""
+
+
+class HttpResponse(Protocol):
+    """What the clients read of a response (``httpx.Response`` and ``loopback_http.Response`` both have it)."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Any: ...
+    @property
+    def text(self) -> str: ...
+    def json(self) -> Any: ...
+
+
+class HttpClient(Protocol):
+    """``httpx.AsyncClient`` or ``loopback_http.LoopbackClient``: the one call the clients make."""
+
+    async def post(self, url: str, *, content: bytes | str, headers: dict[str, str]) -> Any: ...
 
 
 class Gate:
@@ -487,13 +509,13 @@ class Gate:
 
 
 async def _send_until_acknowledged(
-    ledger: Ledger, attempt: Callable[[int], Any], accept: Callable[[httpx.Response, int], bool], what: str
-) -> tuple[httpx.Response, int]:
+    ledger: Ledger, attempt: Callable[[int], Any], accept: Callable[[HttpResponse, int], bool], what: str
+) -> tuple[HttpResponse, int]:
     """Repeat ``attempt(n)`` while the server is down (connection errors, 503) until it is acknowledged."""
     tries = 0
     while True:
         try:
-            response: httpx.Response = await attempt(tries)
+            response: HttpResponse = await attempt(tries)
         except RETRYABLE as error:
             tries += 1
             ledger.retries += 1
@@ -511,6 +533,28 @@ async def _send_until_acknowledged(
             codes = sorted(set(re.findall(r"DH-[A-Z][0-9]{3}", response.text)))
             ledger.unexpected.append(f"{what} (attempt {tries + 1}): HTTP {response.status_code} {codes}")
         return response, tries
+
+
+def random_uuid() -> str:
+    """``str(uuid.uuid4())`` (what app.js's ``crypto.randomUUID()`` sends) at a quarter of its cost."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+_FORM_TEMPLATES: dict[str, list[tuple[str, str | None]]] = {}
+"""Section name -> (question, its encoded ``_shown`` and answer fields, or None for a VARIABLE question)."""
+
+
+def _form_template(questions: list[str]) -> list[tuple[str, str | None]]:
+    template: list[tuple[str, str | None]] = []
+    for question in questions:
+        if question in VARIABLE:
+            template.append((question, None))
+            continue
+        value = BASE_ANSWERS[question]
+        items = value if isinstance(value, list) else [value]
+        template.append((question, urlencode([("_shown", question), *[(question, item) for item in items]])))
+    return template
 
 
 class HospitalClient:
@@ -542,7 +586,7 @@ class HospitalClient:
         self.same_key_retry = same_key_retry
         self.saved_sections: dict[str, set[str]] = {}
 
-    async def run(self, client: httpx.AsyncClient) -> None:
+    async def run(self, client: HttpClient) -> None:
         index = 0
         while True:
             waiting = [login for login in self.logins if login.login_id not in self.ledger.submits]
@@ -557,7 +601,7 @@ class HospitalClient:
                 if not await self._step(client, login, self._submit):
                     return
 
-    async def _step(self, client: httpx.AsyncClient, login: HospitalLogin, action: Callable[..., Any]) -> bool:
+    async def _step(self, client: HttpClient, login: HospitalLogin, action: Callable[..., Any]) -> bool:
         if not await self.gate.enter():
             return False
         try:
@@ -574,30 +618,20 @@ class HospitalClient:
     def _cookie(self, login: HospitalLogin) -> str:
         return f"dh_session={login.session_token}"  # a header: per-request cookies= is deprecated in httpx
 
-    async def _save(self, client: httpx.AsyncClient, login: HospitalLogin) -> None:
+    async def _save(self, client: HttpClient, login: HospitalLogin) -> None:
         done = self.saved_sections.setdefault(login.login_id, set())
-        unsaved = [name for name, _ in self.world.sections if name not in done]
-        section = unsaved[0] if unsaved else self.rng.choice(self.world.sections)[0]
-        questions = dict(self.world.sections)[section]
+        sections = self.world.sections
+        section = next((name for name, _ in sections if name not in done), None) or self.rng.choice(sections)[0]
         model = self.ledger.model.get(login.login_id, {})
-        values = {q: BASE_ANSWERS[q] for q in questions}
-        for q in questions:
-            if q in VARIABLE:
-                values[q] = self._variant(q)
-        form: list[tuple[str, str]] = []
-        for q in questions:
-            form.append(("_shown", q))
-            value = values[q]
-            form += [(q, item) for item in value] if isinstance(value, list) else [(q, value)]
-        body = urlencode(form)
-        key = str(uuid.uuid4())
+        values, body = self._form(section)
+        key = random_uuid()
         path = f"/surveys/{self.world.survey_id}/s/{section}"
         keys = [key]
         began = time.perf_counter()
 
-        async def attempt(tries: int) -> httpx.Response:
+        async def attempt(tries: int) -> HttpResponse:
             if tries and self.rng.random() >= self.same_key_retry:
-                keys.append(str(uuid.uuid4()))  # app.js sends a fresh key when it saves again after a failure
+                keys.append(random_uuid())  # app.js sends a fresh key when it saves again after a failure
             headers = {
                 "HX-Request": "true",
                 "X-CSRF-Token": login.csrf_token,
@@ -617,23 +651,40 @@ class HospitalClient:
             self.ledger.model[login.login_id] = {**model, **values}
             done.add(section)
 
+    def _form(self, section: str) -> tuple[dict[str, str | list[str]], str]:
+        """The section's answers (variable questions get a new value) and the form body the page would post.
+
+        The body is what ``urlencode`` makes of ``_shown``/answer pairs in question order; the fixed parts are
+        encoded once per section (encoding every field of every save was the driver's largest cost).
+        """
+        template = _FORM_TEMPLATES.get(section)
+        if template is None:
+            template = _FORM_TEMPLATES[section] = _form_template(dict(self.world.sections)[section])
+        values: dict[str, str | list[str]] = {}
+        parts: list[str] = []
+        for question, fixed in template:
+            if fixed is None:
+                value = values[question] = self._variant(question)
+                parts.append(f"_shown={question}&{question}={quote_plus(value)}")
+            else:
+                values[question] = BASE_ANSWERS[question]
+                parts.append(fixed)
+        return values, "&".join(parts)
+
     def _variant(self, question: str) -> str:
         if question == "q13":
             return str(self.rng.randint(1, 99))
         return f"{BASE_ANSWERS[question]} {self.rng.randint(0, 10**9)}"
 
-    async def _submit(self, client: httpx.AsyncClient, login: HospitalLogin) -> None:
+    async def _submit(self, client: HttpClient, login: HospitalLogin) -> None:
         path = f"/surveys/{self.world.survey_id}/submit"
+        form = urlencode({"csrf_token": login.csrf_token})
 
-        async def attempt(_tries: int) -> httpx.Response:
-            return await client.post(
-                self.url + path,
-                data={"csrf_token": login.csrf_token},
-                headers={"Cookie": self._cookie(login)},
-                follow_redirects=False,
-            )
+        async def attempt(_tries: int) -> HttpResponse:
+            headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": self._cookie(login)}
+            return await client.post(self.url + path, content=form, headers=headers)  # never follows the 303
 
-        def accept(response: httpx.Response, tries: int) -> bool:
+        def accept(response: HttpResponse, tries: int) -> bool:
             if response.status_code == 303 and response.headers.get("location", "").endswith("/receipt"):
                 return True
             # A retry after a lost answer finds the response already submitted (DH-S202): that was the ack.
@@ -675,7 +726,7 @@ class ConsortiumClient:
             "Content-Type": "application/json",
         }
 
-    async def run(self, client: httpx.AsyncClient) -> None:
+    async def run(self, client: HttpClient) -> None:
         for number, body in enumerate(self.feed.messages):
             if not await self.gate.enter():
                 return
@@ -688,14 +739,14 @@ class ConsortiumClient:
             if self.pause:
                 await asyncio.sleep(self.pause)
 
-    async def _send(self, client: httpx.AsyncClient, number: int, body: bytes) -> None:
+    async def _send(self, client: HttpClient, number: int, body: bytes) -> None:
         key = f"{self.feed.code}-{number}-{uuid.uuid4().hex[:8]}"
         began = time.perf_counter()
 
-        async def attempt(_tries: int) -> httpx.Response:
+        async def attempt(_tries: int) -> HttpResponse:
             return await client.post(self.url, content=body, headers=self._headers(key))
 
-        def accept(response: httpx.Response, tries: int) -> bool:
+        def accept(response: HttpResponse, tries: int) -> bool:
             return response.status_code == 201 or (tries > 0 and response.status_code == 200)
 
         response, tries = await _send_until_acknowledged(self.ledger, attempt, accept, f"batch {key}")
@@ -710,16 +761,16 @@ class ConsortiumClient:
         self.sent.append(acked)
         self.ledger.batches.append(acked)
 
-    async def _resend(self, client: httpx.AsyncClient, first: AckedBatch) -> None:
+    async def _resend(self, client: HttpClient, first: AckedBatch) -> None:
         """An acknowledged batch again: same key → the first result (200); same content, new key → nothing new."""
         body = self.feed.messages[first.message]
         same_key = self.rng.random() < 0.5
         key = first.key if same_key else f"{first.key}-again-{uuid.uuid4().hex[:6]}"
 
-        async def attempt(_tries: int) -> httpx.Response:
+        async def attempt(_tries: int) -> HttpResponse:
             return await client.post(self.url, content=body, headers=self._headers(key))
 
-        def accept(response: httpx.Response, tries: int) -> bool:
+        def accept(response: HttpResponse, tries: int) -> bool:
             if same_key:
                 return response.status_code == 200 and response.json().get("duplicate_of") == first.batch_id
             if response.status_code not in (200, 201):
