@@ -384,7 +384,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--consortia", type=int, default=3, help="consortium clients sending batches meanwhile")
     p.add_argument("--participants", type=int, default=10)
     p.add_argument("--days", type=int, default=200)
-    p.add_argument("--batch-pause", type=float, default=0.5, help="seconds a consortium waits between batches")
+    p.add_argument(
+        "--batch-pause", type=float, default=2.0, help="seconds a consortium waits between batches (one per ~2 s each)"
+    )
     p.add_argument("--workers", type=int, default=1, help="server worker processes (datahealth serve --workers)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--postgres-url", default=os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", ""))
