@@ -137,3 +137,16 @@ def test_a_save_after_the_idle_timeout_ends_the_session(browser, world, clock, s
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
     assert _response(session_factory, world.hospital_a) is None
     assert _count(session_factory, select(func.count()).select_from(WebSession)) == 0, "the expired session is removed"
+
+
+def test_saves_work_again_after_the_app_was_stopped_and_started(app, world, clock):
+    """The save threads end with the app's lifespan; a new start (a restarted app, a test client) makes new ones."""
+    from starlette.testclient import TestClient
+    from web_client import Browser
+
+    for _round in range(2):
+        with TestClient(app, base_url="http://testserver") as client:
+            browser = Browser(client, clock)
+            browser.login("hosp-a")
+            browser.get(f"/surveys/{world.survey_id}/s/governance")
+            assert _save(browser, world.survey_id, "yes", f"restart-save-{_round}-0001").status_code == 200

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -56,17 +55,15 @@ class SchemaNotReady(RuntimeError):
     """The database is not migrated to this version of the code."""
 
 
-GIL_SWITCH_INTERVAL_SECONDS = 0.001
-"""How long a thread may hold Python's interpreter lock while another waits (Python's default is 5 ms): a
-thread back from the database with a row lock held gets the interpreter again quickly."""
-
-
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
         yield
+        state: AppState = _app.state.datahealth
+        if state.executor is not None:  # a later start (tests run an app's lifespan again) makes a new one
+            executor, state.executor = state.executor, None
+            executor.shutdown(wait=False)
 
     return lifespan
 

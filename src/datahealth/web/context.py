@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Request
@@ -31,6 +33,8 @@ from datahealth.web.security import (
     session_cookie_name,
 )
 
+T = TypeVar("T")
+
 
 @dataclass
 class AppState:
@@ -39,10 +43,19 @@ class AppState:
     templates: Jinja2Templates
     clock: Clock
 
+    executor: ThreadPoolExecutor | None = None
+    """Threads for the hottest path's database work (section saves): lighter than Starlette's thread pool."""
+
     @contextmanager
     def db(self) -> Iterator[Session]:
         with transaction(self.sessions) as session:
             yield session
+
+    async def in_thread(self, work: Callable[[], T]) -> T:
+        """Run blocking database work in a worker thread (one of ``web_threads``) and wait for it."""
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(self.settings.web_threads, thread_name_prefix="datahealth-db")
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 
 
 def app_state(request: Request) -> AppState:

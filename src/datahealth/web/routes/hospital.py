@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from datahealth import idempotency
@@ -154,7 +153,7 @@ def _save(request: Request, survey_id: int, section_name: str, form: FormData) -
 async def save_section(request: Request, survey_id: int, section_name: str) -> Response:
     """Save the section's shown answers; works without JavaScript (PRG) and as the HTMX autosave."""
     form = await request.form()
-    saved = await run_in_threadpool(_save, request, survey_id, section_name, form)
+    saved = await app_state(request).in_thread(lambda: _save(request, survey_id, section_name, form))
     if saved is None:
         require_hospital(request)  # raises: not logged in, second factor missing, or not a hospital user
         raise NotFound()
