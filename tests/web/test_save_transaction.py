@@ -142,6 +142,7 @@ def test_a_save_after_the_idle_timeout_ends_the_session(browser, world, clock, s
 def test_saves_work_again_after_the_app_was_stopped_and_started(app, world, clock):
     """The save threads end with the app's lifespan; a new start (a restarted app, a test client) makes new ones."""
     from starlette.testclient import TestClient
+
     from web_client import Browser
 
     for _round in range(2):
