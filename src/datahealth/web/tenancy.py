@@ -10,8 +10,11 @@ MAX_OBJECT_ID = 2**31 - 1
 """Object ids are 32-bit integers on PostgreSQL; SQLite stores up to 2^63 - 1."""
 
 
-def object_ids_in_range(request: Request) -> None:
+async def object_ids_in_range(request: Request) -> None:
     """An integer ``…_id`` path parameter outside the id range names nothing: 404 before any query.
+
+    ``async`` although it awaits nothing: FastAPI runs a plain function dependency in a worker thread, and this
+    one runs on every request.
 
     Without this, a guessed id such as 2^63 reaches the database driver and fails there (a 500 that
     tells a prober something); with it, every out-of-range guess looks like any missing object.
