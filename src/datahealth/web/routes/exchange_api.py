@@ -43,7 +43,7 @@ from datahealth.exchange.tokens import authenticate
 from datahealth.web.context import app_state, audit_token_event
 
 
-def _only_known_query_parameters(request: Request) -> None:
+async def _only_known_query_parameters(request: Request) -> None:
     """A misspelt parameter (``?strikt=true``) is an error, not silently ignored."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
