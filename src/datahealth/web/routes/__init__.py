@@ -16,11 +16,13 @@ from datahealth.web.routes import (
     reports,
 )
 
+# Matched in this order, route by route: the hospital pages (the survey's autosave above all) come first. No two
+# routers share a path, so the order changes only how soon a request finds its route.
 ROUTERS: list[APIRouter] = [
+    hospital.router,
     auth.router,
     account.router,
     audit.router,
-    hospital.router,
     admin.router,
     exchange_api.router,
     exchange_web.router,

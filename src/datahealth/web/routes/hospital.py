@@ -30,7 +30,7 @@ from datahealth.web.context import (
     require_principal,
     verify_csrf,
 )
-from datahealth.web.forms import form_values, section_index, section_views, shown_names
+from datahealth.web.forms import form_values, posted_form, section_index, section_views, shown_names
 from datahealth.web.hospital_surveys import visible_survey
 from datahealth.web.review import render_review
 from datahealth.web.security import check_csrf_of
@@ -152,7 +152,7 @@ def _save(request: Request, survey_id: int, section_name: str, form: FormData) -
 @router.post("/surveys/{survey_id}/s/{section_name}", response_class=HTMLResponse)
 async def save_section(request: Request, survey_id: int, section_name: str) -> Response:
     """Save the section's shown answers; works without JavaScript (PRG) and as the HTMX autosave."""
-    form = await request.form()
+    form = await posted_form(request)
     saved = await app_state(request).in_thread(lambda: _save(request, survey_id, section_name, form))
     if saved is None:
         require_hospital(request)  # raises: not logged in, second factor missing, or not a hospital user
