@@ -156,7 +156,7 @@ def test_the_stored_hash_is_the_chain_hash_for_any_text(session_factory: session
     awkward = ["病院 髙﨑𠮷", 'quote " backslash \\ newline \n tab \t', "", "ｶﾀｶﾅ ①", "emoji 🏥"]
     with session_factory.begin() as db:
         for index, value in enumerate(awkward):
-            returned = log.record(
+            log.record(
                 db,
                 actor=f"user:{value}"[:120],
                 role="hospital",
@@ -168,7 +168,6 @@ def test_the_stored_hash_is_the_chain_hash_for_any_text(session_factory: session
                 now=NOW + timedelta(microseconds=index * 7),
                 detail={"section": value, "questions": index, "nested": {"k": [value, None, True, 1.5]}},
             )
-            assert returned.hash == log.chain_hash(returned.prev_hash, returned)
     with session_factory() as db:
         events = db.query(AuditEvent).order_by(AuditEvent.seq).all()
         assert [e.seq for e in events] == [1, 2, 3, 4, 5]
@@ -176,3 +175,46 @@ def test_the_stored_hash_is_the_chain_hash_for_any_text(session_factory: session
             assert event.prev_hash == (previous.hash if previous else log.GENESIS)
             assert event.hash == log.chain_hash(event.prev_hash, event)
         assert log.verify(db).ok
+
+
+def test_events_are_sealed_in_order_when_their_transaction_commits(session_factory: sessionmaker[Session]):
+    """PostgreSQL seals at COMMIT (deferred trigger): nothing pending afterwards, seqs in the order recorded."""
+    from datahealth.audit.tables import AuditPending
+
+    with session_factory.begin() as db:
+        for index in range(3):
+            log.record(db, actor=f"user:u{index}", action=f"test.step{index}", now=NOW + timedelta(seconds=index))
+    with session_factory.begin() as db:
+        log.record(db, actor="user:later", action="test.later", now=NOW + timedelta(seconds=10))
+    with session_factory() as db:
+        events = db.query(AuditEvent).order_by(AuditEvent.seq).all()
+        assert [(e.seq, e.action) for e in events] == [
+            (1, "test.step0"),
+            (2, "test.step1"),
+            (3, "test.step2"),
+            (4, "test.later"),
+        ]
+        assert db.query(AuditPending).count() == 0
+        assert log.verify(db).ok
+
+
+def test_concurrent_transactions_seal_one_gap_free_chain(session_factory: sessionmaker[Session]):
+    errors: list[BaseException] = []
+
+    def writer(number: int) -> None:
+        try:
+            for index in range(10):
+                with session_factory.begin() as db:
+                    log.record(db, actor=f"user:w{number}", action="test.concurrent", now=NOW, detail={"i": index})
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with session_factory() as db:
+        result = log.verify(db)
+        assert (result.ok, result.events) == (True, 40)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, bindparam, insert, select, text, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from datahealth.audit.tables import AuditEvent, AuditHead
-from datahealth.db import UtcDateTime, table_of
+from datahealth.audit.tables import AuditEvent, AuditHead, AuditPending
+from datahealth.db import table_of
 
 GENESIS = "0" * 64
 Outcome = Literal["success", "failure", "denied"]
@@ -34,42 +34,25 @@ _SET_HEAD_HASH = update(_HEAD).where(_HEAD.c.id == 1)
 _INSERT_EVENT = insert(table_of(AuditEvent))
 
 
-# PostgreSQL: the head is advanced, the new hash computed from the old one and the event inserted in ONE
-# statement, so the head's row lock is held from that statement to the commit only, never across the Python
-# work between statements (with many requests in flight that wait for the interpreter, that gap was what
-# serialised every save). The hash is the same SHA-256 as ``chain_hash``: the canonical JSON has ``seq`` as its
-# last key, so it is ``before`` + the new seq + ``}``, and ``datahealth audit verify`` checks both paths alike.
-_APPEND_POSTGRESQL = text(
-    """
-    WITH head AS (
-        UPDATE audit_head
-        SET seq = seq + 1,
-            prev_hash = hash,
-            hash = encode(sha256(convert_to(hash || '|' || :before || (seq + 1)::text || '}', 'UTF8')), 'hex')
-        WHERE id = 1
-        RETURNING seq, prev_hash, hash
-    )
-    INSERT INTO audit_events
-        (seq, at, actor, role, organisation_id, action, object_type, object_id, outcome, address, detail,
-         prev_hash, hash)
-    SELECT head.seq, CAST(:at AS TIMESTAMP), :actor, :role, CAST(:organisation_id AS INTEGER), :action,
-           :object_type, :object_id, :outcome, :address, CAST(:detail AS JSON), head.prev_hash, head.hash
-    FROM head
-    RETURNING seq, prev_hash, hash
-    """
-).bindparams(bindparam("at", type_=UtcDateTime()), bindparam("detail", type_=JSON()))
+# PostgreSQL: the event goes to ``audit_pending`` with its canonical JSON up to ``seq``; a deferred constraint
+# trigger (migration 0007) seals it at COMMIT: advances the head, computes the same SHA-256 link as ``chain_hash``
+# (the canonical JSON has ``seq`` as its last key, so it is ``canonical_head`` + seq + ``}``) and moves it into
+# ``audit_events``. The head's row lock is thus held only while the transaction commits, never across the
+# client's work between statements (with many requests in flight waiting for the interpreter, that gap was what
+# serialised every save). ``datahealth audit verify`` checks every event alike.
+_INSERT_PENDING = insert(table_of(AuditPending))
 _SEQ_LAST = ',"seq":0}'
 
 
-def _append_in_one_statement(db: Session, event: AuditEvent) -> bool:
-    """Append ``event`` (its ``seq`` 0) on PostgreSQL; False when the head row is missing (a fresh database)."""
+def _append_at_commit(db: Session, event: AuditEvent) -> bool:
+    """Queue ``event`` (its ``seq`` still 0) to be sealed at COMMIT; False if the canonical form is not as expected."""
     canonical = _canonical(event)
     if not canonical.endswith(_SEQ_LAST):  # the canonical form changed: use the general path
         return False
-    row = db.execute(
-        _APPEND_POSTGRESQL,
+    db.execute(
+        _INSERT_PENDING,
         {
-            "before": canonical.removesuffix(_SEQ_LAST) + ',"seq":',
+            "canonical_head": canonical.removesuffix(_SEQ_LAST) + ',"seq":',
             "at": event.at,
             "actor": event.actor,
             "role": event.role,
@@ -81,10 +64,7 @@ def _append_in_one_statement(db: Session, event: AuditEvent) -> bool:
             "address": event.address,
             "detail": event.detail,
         },
-    ).first()
-    if row is None:
-        return False
-    event.seq, event.prev_hash, event.hash = int(row[0]), str(row[1]), str(row[2])
+    )
     return True
 
 
@@ -127,7 +107,11 @@ def record(
     address: str = "",
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction (the returned event is not in the session)."""
+    """Append one event to the chain inside the caller's transaction (the returned event is not in the session).
+
+    On PostgreSQL the event is sealed (``seq``, ``prev_hash``, ``hash``) when the transaction commits, and is in
+    ``audit_events`` from then on; on SQLite at once.
+    """
     clean = dict(detail or {})
     leaked = FORBIDDEN_DETAIL_KEYS.intersection(clean)
     if leaked:
@@ -145,8 +129,8 @@ def record(
         address=address[:100],
         detail=clean,
     )
-    if db.get_bind().dialect.name == "postgresql" and _append_in_one_statement(db, event):
-        return event
+    if db.get_bind().dialect.name == "postgresql" and _append_at_commit(db, event):
+        return event  # its seq and hash are given at COMMIT
     # Prebuilt Core statements, not the unit of work: every request appends one event, so its cost counts.
     # One statement takes the lock and reads the new position (UPDATE … RETURNING).
     locked = db.execute(_ADVANCE_HEAD).first()

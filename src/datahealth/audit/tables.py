@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from datahealth.db import Base, UtcDateTime
@@ -55,3 +55,28 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     """The hash before the last append (PostgreSQL's one-statement append returns it for the event row)."""
+
+
+class AuditPending(Base):
+    """An audit event waiting for its transaction's commit (PostgreSQL only; always empty outside a transaction).
+
+    A deferred constraint trigger (migration 0007, ``audit_seal``) seals each row at COMMIT: it advances
+    ``audit_head``, computes the SHA-256 link from ``canonical_head`` (the event's canonical JSON up to its
+    ``seq``) and moves the event into ``audit_events``. The chain's lock is thus held only while the transaction
+    commits.
+    """
+
+    __tablename__ = "audit_pending"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20))
+    organisation_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    canonical_head: Mapped[str] = mapped_column(Text)
