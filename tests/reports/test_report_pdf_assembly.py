@@ -1,0 +1,122 @@
+"""A feedback PDF is its own pages plus the survey's shared appendix, appended at the PDF level (qpdf).
+
+The result must read exactly like the PDF WeasyPrint made when both parts were one document: same
+pages, same text on every page, bookmarks into both parts, every font embedded, no blank page.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pikepdf
+import pytest
+from report_world import make_report_world
+from sqlalchemy.orm import Session
+from test_report_pdf import NOW, fonts, ink, pages
+
+from datahealth.analytics.dataset import load_survey_data
+from datahealth.analytics.feedback import FeedbackReport, PeerContext, feedback_report
+from datahealth.analytics.history import load_previous
+from datahealth.reports import pdf as pdf_module
+from datahealth.reports.html import renderer
+from datahealth.reports.pdf import _resources, html_to_pdf
+from datahealth.survey.tables import Survey
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("pdftotext") is None, reason="needs poppler-utils (scripts/test.sh installs it)"
+)
+
+
+def page_texts(pdf: bytes, tmp_path: Path, name: str) -> list[str]:
+    source = tmp_path / f"{name}.pdf"
+    source.write_bytes(pdf)
+    count = len(pikepdf.open(source).pages)
+    return [
+        subprocess.run(  # noqa: S603 - fixed arguments
+            ["pdftotext", "-layout", "-f", str(n), "-l", str(n), str(source), "-"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for n in range(1, count + 1)
+    ]
+
+
+def one_document(html: str, appendix: str) -> bytes:
+    """The PDF as WeasyPrint makes it from both parts' pages in one document (the reference)."""
+    from weasyprint import HTML
+
+    font_config, sheets = _resources("")
+    main = HTML(string=html).render(stylesheets=sheets, font_config=font_config)
+    tail = HTML(string=appendix).render(stylesheets=sheets, font_config=font_config)
+    pdf: bytes = main.copy([*main.pages, *tail.pages]).write_pdf()
+    return pdf
+
+
+def outline_titles(pdf: bytes, tmp_path: Path) -> list[tuple[str, int]]:
+    """(title, page number) of every bookmark, depth first."""
+    source = tmp_path / "outline.pdf"
+    source.write_bytes(pdf)
+    document = pikepdf.open(source)
+    found: list[tuple[str, int]] = []
+
+    def walk(items: list[pikepdf.OutlineItem]) -> None:
+        for item in items:
+            destination = item.destination
+            assert isinstance(destination, pikepdf.Array)
+            found.append((item.title, document.pages.index(pikepdf.Page(destination[0])) + 1))
+            walk(item.children)
+
+    with document.open_outline() as outline:
+        walk(outline.root)
+    return found
+
+
+@pytest.fixture
+def report(db: Session) -> FeedbackReport:
+    world = make_report_world(db)
+    survey = db.get(Survey, world.survey_id)
+    assert survey is not None
+    data = load_survey_data(db, survey)
+    found = feedback_report(PeerContext(data, load_previous(db, survey, data.scoring), NOW), world.hospitals[0])
+    assert found is not None
+    return found
+
+
+def test_appended_appendix_reads_like_one_document(report: FeedbackReport, tmp_path: Path) -> None:
+    pages_html = renderer("ja")
+    html, appendix = pages_html.feedback(report), pages_html.feedback_appendix(report)
+    merged = html_to_pdf(html, appendix=appendix)
+    reference = one_document(html, appendix)
+    main_only = html_to_pdf(html)
+
+    merged_text, reference_text = page_texts(merged, tmp_path, "merged"), page_texts(reference, tmp_path, "one")
+    main_pages = len(page_texts(main_only, tmp_path, "main"))
+    assert len(merged_text) == len(reference_text) > main_pages >= 2
+    assert merged_text == reference_text  # page by page, the page numbers at the foot included
+    assert report.hospital.name in merged_text[0]
+    assert "付録：評価項目と根拠" in merged_text[main_pages]
+    assert all("付録" in text for text in merged_text[main_pages:])
+
+    titles = outline_titles(merged, tmp_path)
+    assert titles == outline_titles(reference, tmp_path)  # the appendix's bookmark points into the appended pages
+    assert ("付録：評価項目と根拠", main_pages + 1) in titles
+
+    listing = fonts(merged, tmp_path)
+    for line in listing.splitlines()[2:]:
+        assert " yes " in line, f"font not embedded: {line}"
+    for image in pages(merged, tmp_path):
+        assert ink(image) > 0.002, "blank page"
+
+
+def test_appendix_is_made_once_per_process(report: FeedbackReport, tmp_path: Path) -> None:
+    pages_html = renderer("ja")
+    html, appendix = pages_html.feedback(report), pages_html.feedback_appendix(report)
+    pdf_module._APPENDICES.clear()
+    first = html_to_pdf(html, appendix=appendix)
+    kept = dict(pdf_module._APPENDICES)
+    second = html_to_pdf(html, appendix=appendix)
+    assert len(kept) == 1 and pdf_module._APPENDICES == kept  # the second PDF reused the first's appendix
+    assert page_texts(first, tmp_path, "first") == page_texts(second, tmp_path, "second")
