@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from datahealth.reports import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -94,6 +96,14 @@ def test_text_as_html_moves_every_label_out_of_the_svg() -> None:
     bold = [span.text for span in spans if "font-weight:bold" in (span.get("style") or "")]
     assert bold == ["オフラインバックアップ", "100～199床", "48%"]  # the caption and the highlighted bar
     assert "width:400.00px" in (root.get("style") or "")
+    # every label box has its width (no shrink-to-fit measuring in WeasyPrint); an end-anchored label's
+    # box ends at its anchor, so the text stays where the SVG would have drawn it
+    for span, found in zip(spans, parse(chart).iter(f"{SVG}text"), strict=True):
+        style = dict(part.split(":", 1) for part in (span.get("style") or "").split(";"))
+        assert style["width"].endswith("px")
+        if found.get("text-anchor") == "end":
+            right = float(style["left"].removesuffix("px")) + float(style["width"].removesuffix("px"))
+            assert right == pytest.approx(float(found.get("x") or 0), abs=0.01)
 
 
 def test_text_as_html_scales_a_wide_chart_down() -> None:
