@@ -29,13 +29,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def page_texts(pdf: bytes, tmp_path: Path, name: str) -> list[str]:
+def page_texts(pdf: bytes, tmp_path: Path, name: str, *, layout: bool = True) -> list[str]:
     source = tmp_path / f"{name}.pdf"
     source.write_bytes(pdf)
     count = len(pikepdf.open(source).pages)
     return [
         subprocess.run(  # noqa: S603 - fixed arguments
-            ["pdftotext", "-layout", "-f", str(n), "-l", str(n), str(source), "-"],  # noqa: S607
+            ["pdftotext", *(["-layout"] if layout else []), "-f", str(n), "-l", str(n), str(source), "-"],  # noqa: S607
             capture_output=True,
             text=True,
             check=True,
@@ -120,3 +120,24 @@ def test_appendix_is_made_once_per_process(report: FeedbackReport, tmp_path: Pat
     second = html_to_pdf(html, appendix=appendix)
     assert len(kept) == 1 and pdf_module._APPENDICES == kept  # the second PDF reused the first's appendix
     assert page_texts(first, tmp_path, "first") == page_texts(second, tmp_path, "second")
+
+
+def test_every_item_is_listed_with_its_result_and_answer(report: FeedbackReport, tmp_path: Path) -> None:
+    """The denser per-item table (one row per item) still gives each item's result and the hospital's answer."""
+    pages_html = renderer("ja")
+    pdf = html_to_pdf(pages_html.feedback(report), appendix=pages_html.feedback_appendix(report))
+    texts = page_texts(pdf, tmp_path, "items", layout=False)  # reading order: a wrapped cell stays together
+    flat = "".join("".join(text.split()) for text in texts)  # labels may wrap inside their cell
+    results = {"met": "達成", "not_met": "未達", "not_applicable": "対象外", "unanswered": "未回答"}
+    items = [item for domain in report.domains for item in domain.items]
+    assert len(items) == 20
+    for item in items:
+        label = "".join(item.item.label.get("ja").split())
+        assert label in flat, label
+        assert flat.count(label) >= 2  # in the per-item table and in the appendix with its criterion
+        for answer in item.answers:
+            assert answer.code in flat
+    for status, word in results.items():
+        assert flat.count(word) >= sum(item.result.status == status for item in items), word
+    assert flat.count("貴院の回答：") == len(items)
+    assert "テスト病院01" not in flat and report.hospital.name in flat  # only its own hospital is named
