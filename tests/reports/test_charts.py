@@ -92,7 +92,7 @@ def test_text_as_html_moves_every_label_out_of_the_svg() -> None:
     spans = root.findall("span")
     assert [span.text for span in spans] == labels  # every label, in order, still escaped in the markup
     assert "R&amp;D &lt;病院&gt;" in html
-    assert all("position:absolute" in (span.get("style") or "") for span in spans)
+    assert all(span.get("class") == "chart-label" for span in spans)  # position:absolute in reports-pdf.css
     bold = [span.text for span in spans if "font-weight:bold" in (span.get("style") or "")]
     assert bold == ["オフラインバックアップ", "100～199床", "48%"]  # the caption and the highlighted bar
     assert "width:400.00px" in (root.get("style") or "")

@@ -261,9 +261,9 @@ def text_as_html(chart: Markup, max_width: float | None = None) -> Markup:
         else:
             box = f"left:{x:.2f}px;width:{2 * width:.2f}px"
         weight = ";font-weight:bold" if found["bold"] else ""
-        labels.append(
-            f'<span style="position:absolute;top:{top:.2f}px;{box};font-size:{font:.2f}px;line-height:1;'
-            f'white-space:nowrap;color:{found["fill"]}{weight}">{found["text"]}</span>'
+        labels.append(  # .chart-label (reports-pdf.css): position:absolute; line-height:1; white-space:nowrap
+            f'<span class="chart-label" style="top:{top:.2f}px;{box};font-size:{font:.2f}px;'
+            f'color:{found["fill"]}{weight}">{found["text"]}</span>'
         )
     svg = _SVG_TEXT.sub("", source)
     svg = _SVG_SIZE.sub(lambda m: f'<svg {m.group(1)}width="{width:.2f}" height="{height:.2f}"', svg, count=1)
