@@ -141,3 +141,17 @@ def test_every_item_is_listed_with_its_result_and_answer(report: FeedbackReport,
         assert flat.count(word) >= sum(item.result.status == status for item in items), word
     assert flat.count("貴院の回答：") == len(items)
     assert "テスト病院01" not in flat and report.hospital.name in flat  # only its own hospital is named
+
+
+def test_font_subsetting_arrays_are_made_without_a_new_type_per_size() -> None:
+    """WeasyPrint's glyph-list arrays come out the same through ``_OpenArrays``, and no ``T[N]`` type is parsed."""
+    from weasyprint.pdf import fonts as weasy_fonts
+
+    _resources("")  # installs the view
+    ffi = weasy_fonts.ffi
+    assert isinstance(ffi, pdf_module._OpenArrays)
+    glyphs = list(range(3, 1234, 7))
+    array = ffi.new(f"hb_codepoint_t[{len(glyphs)}]", glyphs)
+    assert list(array) == glyphs and ffi.sizeof(array) == ffi.sizeof("hb_codepoint_t") * len(glyphs)
+    assert f"hb_codepoint_t[{len(glyphs)}]" not in ffi._parsed_types  # noqa: SLF001 - cffi's parse cache
+    assert list(ffi.new("hb_codepoint_t[4]", [1, 2])) == [1, 2, 0, 0]  # another length: left to cffi as written
