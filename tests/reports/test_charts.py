@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -80,14 +81,26 @@ def test_short_prefecture_names() -> None:
     ]
 
 
+def embedded_svg(root: ET.Element) -> ET.Element:
+    """The text-free chart that ``text_as_html`` embeds as a ``data:`` image (the shapes stay out of the HTML)."""
+    images = root.findall("img")
+    assert len(images) == 1 and not root.findall(f"{SVG}svg")
+    prefix = "data:image/svg+xml;base64,"
+    source = images[0].get("src") or ""
+    assert source.startswith(prefix)
+    svg = parse(base64.b64decode(source.removeprefix(prefix)).decode("utf-8"))
+    assert svg.tag == f"{SVG}svg" and images[0].get("width") == svg.get("width")
+    return svg
+
+
 def test_text_as_html_moves_every_label_out_of_the_svg() -> None:
     bars = [charts.Bar("R&D <病院>", 44.0), charts.Bar("100～199床", 47.5, highlight=True), charts.Bar("500床", None)]
     chart = charts.bar_chart(bars, "オフラインバックアップ", "desc", width=400, caption=True)
     labels = [el.text for el in parse(chart).iter(f"{SVG}text")]
     html = str(charts.text_as_html(chart))
     root = ET.fromstring(html)  # noqa: S314 - our own markup
-    svg = root.find(f"{SVG}svg")
-    assert svg is not None and not list(svg.iter(f"{SVG}text"))  # no per-letter SVG text left
+    svg = embedded_svg(root)
+    assert not list(svg.iter(f"{SVG}text"))  # no per-letter SVG text left
     check_accessible(svg)
     spans = root.findall("span")
     assert [span.text for span in spans] == labels  # every label, in order, still escaped in the markup
@@ -109,7 +122,7 @@ def test_text_as_html_moves_every_label_out_of_the_svg() -> None:
 def test_text_as_html_scales_a_wide_chart_down() -> None:
     chart = charts.radar(["A", "B", "C"], [charts.Series("x", [50, 60, 70], charts.HIGHLIGHT)], "t", "d")
     root = ET.fromstring(str(charts.text_as_html(chart, max_width=220)))  # noqa: S314 - our own markup
-    svg = root.find(f"{SVG}svg")
-    assert svg is not None and svg.get("width") == "220.00"
+    svg = embedded_svg(root)
+    assert svg.get("width") == "220.00"
     assert svg.get("viewBox") == "0 0 440 324" and svg.get("height") == "162.00"  # same coordinates, scaled
     assert "font-size:5.00px" in (root.findall("span")[0].get("style") or "")  # 10 px labels at half size

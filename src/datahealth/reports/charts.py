@@ -9,6 +9,7 @@ is drawn as an empty bar or a hatched tile marked "—", never as zero.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Sequence
@@ -267,7 +268,11 @@ def text_as_html(chart: Markup, max_width: float | None = None) -> Markup:
         )
     svg = _SVG_TEXT.sub("", source)
     svg = _SVG_SIZE.sub(lambda m: f'<svg {m.group(1)}width="{width:.2f}" height="{height:.2f}"', svg, count=1)
+    # The text-free SVG as an image, not inline: WeasyPrint would give each of its shapes an HTML box's
+    # cascade and computed style; as an image it is parsed by ElementTree and drawn the same way.
+    image = base64.b64encode(svg.encode("utf-8")).decode("ascii")
     return Markup(  # noqa: S704 - the labels were escaped when the chart was made  # nosec B704
         f'<div class="chart-html" style="position:relative;width:{width:.2f}px;height:{height:.2f}px">'
-        f"{svg}{''.join(labels)}</div>"
+        f'<img src="data:image/svg+xml;base64,{image}" width="{width:.2f}" height="{height:.2f}" alt=""/>'
+        f"{''.join(labels)}</div>"
     )
