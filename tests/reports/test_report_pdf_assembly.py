@@ -155,3 +155,15 @@ def test_font_subsetting_arrays_are_made_without_a_new_type_per_size() -> None:
     assert list(array) == glyphs and ffi.sizeof(array) == ffi.sizeof("hb_codepoint_t") * len(glyphs)
     assert f"hb_codepoint_t[{len(glyphs)}]" not in ffi._parsed_types  # noqa: SLF001 - cffi's parse cache
     assert list(ffi.new("hb_codepoint_t[4]", [1, 2])) == [1, 2, 0, 0]  # another length: left to cffi as written
+
+
+def test_threads_share_the_appendix_safely(report: FeedbackReport, tmp_path: Path) -> None:
+    """The web app renders PDFs in worker threads: each gets a whole, readable PDF with the appendix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pages_html = renderer("ja")
+    html, appendix = pages_html.feedback(report), pages_html.feedback_appendix(report)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        made = list(pool.map(lambda _n: html_to_pdf(html, appendix=appendix), range(3)))
+    texts = [page_texts(pdf, tmp_path, f"thread-{n}") for n, pdf in enumerate(made)]
+    assert texts[0] == texts[1] == texts[2] and any("付録" in text for text in texts[0])

@@ -14,6 +14,7 @@ import io
 import re
 import shutil
 import subprocess  # nosec B404
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -106,7 +107,8 @@ def html_to_pdf(html: str, appendix: str | None = None, font: SubsetFont | None 
     pdf: bytes = document.write_pdf()
     if appendix is None:
         return pdf
-    return append_pdf(pdf, _appendix_pdf(appendix, font_css))
+    with _APPENDIX_LOCK:  # the web app renders in threads; one qpdf object is not to be read by two at once
+        return append_pdf(pdf, _appendix_pdf(appendix, font_css))
 
 
 def append_pdf(first: bytes, second: Any) -> bytes:
@@ -146,6 +148,7 @@ def _copy_outline(item: Any, source: Any, target: Any, offset: int) -> Any:
 
 
 _APPENDICES: dict[str, Any] = {}
+_APPENDIX_LOCK = threading.Lock()
 
 
 def _appendix_pdf(html: str, font_css: str = "") -> Any:
