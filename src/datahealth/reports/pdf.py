@@ -47,8 +47,8 @@ class _OpenArrays:
     """cffi for WeasyPrint's font subsetting, making ``T[N]`` arrays as ``T[]`` arrays of the same items.
 
     ``weasyprint.pdf.fonts`` builds its glyph lists with ``ffi.new(f"hb_codepoint_t[{len(items)}]", items)``.
-    cffi parses each new type string with pycparser (about 2 ms, four new ones per PDF as glyph counts differ:
-    some 7 % of a feedback PDF's work); ``hb_codepoint_t[]`` with the same items is the same array, parsed once.
+    cffi parses each new type string with pycparser (about 2 ms; up to four new ones per PDF as glyph counts
+    differ: about 3 % of a feedback PDF); ``hb_codepoint_t[]`` with the same items is the same array, parsed once.
     Everything else goes to cffi unchanged.
     """
 
