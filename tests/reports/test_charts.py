@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import xml.etree.ElementTree as ET
+
+import pytest
 
 from datahealth.reports import charts
 
@@ -78,28 +81,48 @@ def test_short_prefecture_names() -> None:
     ]
 
 
+def embedded_svg(root: ET.Element) -> ET.Element:
+    """The text-free chart that ``text_as_html`` embeds as a ``data:`` image (the shapes stay out of the HTML)."""
+    images = root.findall("img")
+    assert len(images) == 1 and not root.findall(f"{SVG}svg")
+    prefix = "data:image/svg+xml;base64,"
+    source = images[0].get("src") or ""
+    assert source.startswith(prefix)
+    svg = parse(base64.b64decode(source.removeprefix(prefix)).decode("utf-8"))
+    assert svg.tag == f"{SVG}svg" and images[0].get("width") == svg.get("width")
+    return svg
+
+
 def test_text_as_html_moves_every_label_out_of_the_svg() -> None:
     bars = [charts.Bar("R&D <病院>", 44.0), charts.Bar("100～199床", 47.5, highlight=True), charts.Bar("500床", None)]
     chart = charts.bar_chart(bars, "オフラインバックアップ", "desc", width=400, caption=True)
     labels = [el.text for el in parse(chart).iter(f"{SVG}text")]
     html = str(charts.text_as_html(chart))
     root = ET.fromstring(html)  # noqa: S314 - our own markup
-    svg = root.find(f"{SVG}svg")
-    assert svg is not None and not list(svg.iter(f"{SVG}text"))  # no per-letter SVG text left
+    svg = embedded_svg(root)
+    assert not list(svg.iter(f"{SVG}text"))  # no per-letter SVG text left
     check_accessible(svg)
     spans = root.findall("span")
     assert [span.text for span in spans] == labels  # every label, in order, still escaped in the markup
     assert "R&amp;D &lt;病院&gt;" in html
-    assert all("position:absolute" in (span.get("style") or "") for span in spans)
+    assert all(span.get("class") == "chart-label" for span in spans)  # position:absolute in reports-pdf.css
     bold = [span.text for span in spans if "font-weight:bold" in (span.get("style") or "")]
     assert bold == ["オフラインバックアップ", "100～199床", "48%"]  # the caption and the highlighted bar
     assert "width:400.00px" in (root.get("style") or "")
+    # every label box has its width (no shrink-to-fit measuring in WeasyPrint); an end-anchored label's
+    # box ends at its anchor, so the text stays where the SVG would have drawn it
+    for span, found in zip(spans, parse(chart).iter(f"{SVG}text"), strict=True):
+        style = dict(part.split(":", 1) for part in (span.get("style") or "").split(";"))
+        assert style["width"].endswith("px")
+        if found.get("text-anchor") == "end":
+            right = float(style["left"].removesuffix("px")) + float(style["width"].removesuffix("px"))
+            assert right == pytest.approx(float(found.get("x") or 0), abs=0.01)
 
 
 def test_text_as_html_scales_a_wide_chart_down() -> None:
     chart = charts.radar(["A", "B", "C"], [charts.Series("x", [50, 60, 70], charts.HIGHLIGHT)], "t", "d")
     root = ET.fromstring(str(charts.text_as_html(chart, max_width=220)))  # noqa: S314 - our own markup
-    svg = root.find(f"{SVG}svg")
-    assert svg is not None and svg.get("width") == "220.00"
+    svg = embedded_svg(root)
+    assert svg.get("width") == "220.00"
     assert svg.get("viewBox") == "0 0 440 324" and svg.get("height") == "162.00"  # same coordinates, scaled
     assert "font-size:5.00px" in (root.findall("span")[0].get("style") or "")  # 10 px labels at half size

@@ -9,6 +9,7 @@ is drawn as an empty bar or a hatched tile marked "—", never as zero.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Sequence
@@ -252,20 +253,26 @@ def text_as_html(chart: Markup, max_width: float | None = None) -> Markup:
         x, y, font = float(found["x"]) * scale, float(found["y"]) * scale, int(found["size"]) * scale
         top = y - BASELINE * font
         anchor = found["anchor"]
+        # Every box has a width: WeasyPrint would otherwise measure each label's text twice more to
+        # shrink the box to fit (a third of what the labels cost).
         if anchor == "end":
-            box = f"right:{width - x:.2f}px;text-align:right"
+            box = f"left:{x - 2 * width:.2f}px;width:{2 * width:.2f}px;text-align:right"
         elif anchor == "middle":
             box = f"left:{x - width:.2f}px;width:{2 * width:.2f}px;text-align:center"
         else:
-            box = f"left:{x:.2f}px"
+            box = f"left:{x:.2f}px;width:{2 * width:.2f}px"
         weight = ";font-weight:bold" if found["bold"] else ""
-        labels.append(
-            f'<span style="position:absolute;top:{top:.2f}px;{box};font-size:{font:.2f}px;line-height:1;'
-            f'white-space:nowrap;color:{found["fill"]}{weight}">{found["text"]}</span>'
+        labels.append(  # .chart-label (reports-pdf.css): position:absolute; line-height:1; white-space:nowrap
+            f'<span class="chart-label" style="top:{top:.2f}px;{box};font-size:{font:.2f}px;'
+            f'color:{found["fill"]}{weight}">{found["text"]}</span>'
         )
     svg = _SVG_TEXT.sub("", source)
     svg = _SVG_SIZE.sub(lambda m: f'<svg {m.group(1)}width="{width:.2f}" height="{height:.2f}"', svg, count=1)
+    # The text-free SVG as an image, not inline: WeasyPrint would give each of its shapes an HTML box's
+    # cascade and computed style; as an image it is parsed by ElementTree and drawn the same way.
+    image = base64.b64encode(svg.encode("utf-8")).decode("ascii")
     return Markup(  # noqa: S704 - the labels were escaped when the chart was made  # nosec B704
         f'<div class="chart-html" style="position:relative;width:{width:.2f}px;height:{height:.2f}px">'
-        f"{svg}{''.join(labels)}</div>"
+        f'<img src="data:image/svg+xml;base64,{image}" width="{width:.2f}" height="{height:.2f}" alt=""/>'
+        f"{''.join(labels)}</div>"
     )
