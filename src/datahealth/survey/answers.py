@@ -156,13 +156,20 @@ def validate_submission(defn: SurveyDefinition, answers: Mapping[str, AnswerValu
     return _problems(defn, answers, required=True)
 
 
-def draft_problems(defn: SurveyDefinition, answers: Mapping[str, AnswerValue]) -> list[Problem]:
-    """Inline feedback while drafting: like ``validate_submission`` without "required"."""
-    return _problems(defn, answers, required=False)
+def draft_problems(
+    defn: SurveyDefinition, answers: Mapping[str, AnswerValue], relevant: set[str] | None = None
+) -> list[Problem]:
+    """Inline feedback while drafting: like ``validate_submission`` without "required".
+
+    ``relevant``: ``relevant_names(defn, answers)`` when the caller has it already (a save needs it too).
+    """
+    return _problems(defn, answers, required=False, relevant=relevant)
 
 
-def _problems(defn: SurveyDefinition, answers: Mapping[str, AnswerValue], *, required: bool) -> list[Problem]:
-    keep = relevant_names(defn, answers)
+def _problems(
+    defn: SurveyDefinition, answers: Mapping[str, AnswerValue], *, required: bool, relevant: set[str] | None = None
+) -> list[Problem]:
+    keep = relevant_names(defn, answers) if relevant is None else relevant
     effective = _keep_only(defn, answers, keep)
     problems: list[Problem] = []
     for question in defn.questions():

@@ -159,14 +159,15 @@ def save_section(
                 {"response": response_id, "answers": answers, "updated_at": now, "updated_by": principal.user_id},
             )
             saved_at = now
+    relevant = relevant_names(defn, answers)
     saved = SectionSaved(
         header,
         defn,
         index,
         shown,
-        draft_problems(defn, answers),
+        draft_problems(defn, answers, relevant),
         answers,
-        relevant_names(defn, answers),
+        relevant,
         saved_at,
         response_id,
         applied,
