@@ -57,8 +57,11 @@ def main() -> None:
                 cpu, wall = _over_http(server, world, body, args.saves)
             finally:
                 server.stop()
-            print(f"{args.backend} over HTTP: {cpu / args.saves * 1000:.2f} ms server CPU per save, "
-                  f"{wall / args.saves * 1000:.2f} ms wall (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            print(
+                f"{args.backend} over HTTP: {cpu / args.saves * 1000:.2f} ms server CPU per save, "
+                f"{wall / args.saves * 1000:.2f} ms wall (load average {load})"
+            )
             return
         app = create_app(target.settings())
 

@@ -21,6 +21,7 @@ from typing import Any
 from datahealth.errors import Problem, UserError
 from datahealth.reports.fonts import SubsetFont
 from datahealth.reports.html import css
+from datahealth.reports.lean_ua import lean_html_class
 
 FONT_FAMILY = "Noto Sans CJK JP"
 STYLESHEETS = ("reports.css", "reports-pdf.css")
@@ -99,11 +100,9 @@ def html_to_pdf(html: str, appendix: str | None = None, font: SubsetFont | None 
     a batch's subset of the Japanese font (``reports.fonts``), used first with the full font behind it.
     """
     require_japanese_font()
-    from weasyprint import HTML
-
     font_css = font.css() if font is not None else ""
     fonts, sheets = _resources(font_css)
-    document = HTML(string=html, base_url=None).render(stylesheets=sheets, font_config=fonts)
+    document = lean_html_class()(string=html, base_url=None).render(stylesheets=sheets, font_config=fonts)
     pdf: bytes = document.write_pdf()
     if appendix is None:
         return pdf
@@ -154,7 +153,6 @@ _APPENDIX_LOCK = threading.Lock()
 def _appendix_pdf(html: str, font_css: str = "") -> Any:
     """The appendix as an open ``pikepdf.Pdf``, made once per process (a survey has one per language)."""
     import pikepdf
-    from weasyprint import HTML
 
     key = hashlib.sha256((font_css + "\0" + html).encode("utf-8")).hexdigest()
     document = _APPENDICES.get(key)
@@ -164,6 +162,6 @@ def _appendix_pdf(html: str, font_css: str = "") -> Any:
                 old.close()
             _APPENDICES.clear()
         fonts, sheets = _resources(font_css)
-        rendered = HTML(string=html, base_url=None).render(stylesheets=sheets, font_config=fonts)
+        rendered = lean_html_class()(string=html, base_url=None).render(stylesheets=sheets, font_config=fonts)
         document = _APPENDICES[key] = pikepdf.Pdf.open(io.BytesIO(rendered.write_pdf()))
     return document
