@@ -34,7 +34,15 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reliability_common import BASE_ANSWERS, Server, World, build_world, free_port, prepare_database  # noqa: E402
+from reliability_common import (  # noqa: E402
+    BASE_ANSWERS,
+    HospitalLogin,
+    Server,
+    World,
+    build_world,
+    free_port,
+    prepare_database,
+)
 
 from datahealth.web.app import create_app  # noqa: E402
 
@@ -72,15 +80,7 @@ def main() -> None:
                 async def save(number: int) -> None:
                     login = world.hospitals[number % len(world.hospitals)]
                     response = await client.post(
-                        f"/surveys/{world.survey_id}/s/governance",
-                        content=body,
-                        headers={
-                            "HX-Request": "true",
-                            "X-CSRF-Token": login.csrf_token,
-                            "Idempotency-Key": str(uuid.uuid4()),
-                            "Content-Type": "application/x-www-form-urlencoded",
-                            "Cookie": f"dh_session={login.session_token}",
-                        },
+                        f"/surveys/{world.survey_id}/s/governance", content=body, headers=_autosave_headers(login)
                     )
                     assert response.status_code == 200, response.text[:300]
 
@@ -104,6 +104,17 @@ def main() -> None:
             print(f"  {number / args.saves:.1f}  {statement}")
 
 
+def _autosave_headers(login: HospitalLogin) -> dict[str, str]:
+    """What the page's HTMX autosave sends with a save (a fresh idempotency key each time)."""
+    return {
+        "HX-Request": "true",
+        "X-CSRF-Token": login.csrf_token,
+        "Idempotency-Key": str(uuid.uuid4()),
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": f"dh_session={login.session_token}",
+    }
+
+
 def _governance_form(world: World) -> str:
     form: list[tuple[str, str]] = []
     for question in dict(world.sections)["governance"]:
@@ -125,13 +136,7 @@ def _over_http(server: Server, world: World, body: str, saves: int) -> tuple[flo
             "POST",
             f"/surveys/{world.survey_id}/s/governance",
             body=body.encode(),
-            headers={
-                "HX-Request": "true",
-                "X-CSRF-Token": login.csrf_token,
-                "Idempotency-Key": str(uuid.uuid4()),
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Cookie": f"dh_session={login.session_token}",
-            },
+            headers=_autosave_headers(login),
         )
         response = connection.getresponse()
         text = response.read()

@@ -196,25 +196,3 @@ def test_events_are_sealed_in_order_when_their_transaction_commits(session_facto
         ]
         assert db.query(AuditPending).count() == 0
         assert log.verify(db).ok
-
-
-def test_concurrent_transactions_seal_one_gap_free_chain(session_factory: sessionmaker[Session]):
-    errors: list[BaseException] = []
-
-    def writer(number: int) -> None:
-        try:
-            for index in range(10):
-                with session_factory.begin() as db:
-                    log.record(db, actor=f"user:w{number}", action="test.concurrent", now=NOW, detail={"i": index})
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
-
-    threads = [threading.Thread(target=writer, args=(number,)) for number in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
-    with session_factory() as db:
-        result = log.verify(db)
-        assert (result.ok, result.events) == (True, 40)

@@ -49,40 +49,29 @@ def _append_at_commit(db: Session, event: AuditEvent) -> bool:
     canonical = _canonical(event)
     if not canonical.endswith(_SEQ_LAST):  # the canonical form changed: use the general path
         return False
-    db.execute(
-        _INSERT_PENDING,
-        {
-            "canonical_head": canonical.removesuffix(_SEQ_LAST) + ',"seq":',
-            "at": event.at,
-            "actor": event.actor,
-            "role": event.role,
-            "organisation_id": event.organisation_id,
-            "action": event.action,
-            "object_type": event.object_type,
-            "object_id": event.object_id,
-            "outcome": event.outcome,
-            "address": event.address,
-            "detail": event.detail,
-        },
-    )
+    db.execute(_INSERT_PENDING, {**_columns(event), "canonical_head": canonical.removesuffix(_SEQ_LAST) + ',"seq":'})
     return True
+
+
+def _columns(event: AuditEvent) -> dict[str, Any]:
+    """What an event says (everything but its place in the chain), by column."""
+    return {
+        "at": event.at,
+        "actor": event.actor,
+        "role": event.role,
+        "organisation_id": event.organisation_id,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "outcome": event.outcome,
+        "address": event.address,
+        "detail": event.detail,
+    }
 
 
 def _canonical(event: AuditEvent) -> str:
     return json.dumps(
-        {
-            "seq": event.seq,
-            "at": event.at.isoformat(timespec="microseconds"),
-            "actor": event.actor,
-            "role": event.role,
-            "organisation_id": event.organisation_id,
-            "action": event.action,
-            "object_type": event.object_type,
-            "object_id": event.object_id,
-            "outcome": event.outcome,
-            "address": event.address,
-            "detail": event.detail,
-        },
+        {**_columns(event), "seq": event.seq, "at": event.at.isoformat(timespec="microseconds")},
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),
@@ -141,24 +130,7 @@ def record(
         seq, prev_hash = int(locked[0]), str(locked[1])
     event.seq, event.prev_hash = seq, prev_hash
     event.hash = chain_hash(prev_hash, event)
-    db.execute(
-        _INSERT_EVENT,
-        {
-            "seq": seq,
-            "at": now,
-            "actor": event.actor,
-            "role": role,
-            "organisation_id": organisation_id,
-            "action": action,
-            "object_type": object_type,
-            "object_id": event.object_id,
-            "outcome": outcome,
-            "address": event.address,
-            "detail": clean,
-            "prev_hash": prev_hash,
-            "hash": event.hash,
-        },
-    )
+    db.execute(_INSERT_EVENT, {**_columns(event), "seq": seq, "prev_hash": prev_hash, "hash": event.hash})
     db.execute(_SET_HEAD_HASH, {"hash": event.hash, "prev_hash": prev_hash})
     return event
 
