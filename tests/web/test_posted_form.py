@@ -73,3 +73,12 @@ def test_other_content_types_go_to_starlette() -> None:
     body = b'--B\r\nContent-Disposition: form-data; name="q"\r\n\r\nv\r\n--B--\r\n'
     ours, theirs = _both(body, "multipart/form-data; boundary=B")
     assert ours == theirs == [("q", "v")]
+
+
+def test_a_field_over_a_megabyte_is_refused_like_starlette() -> None:
+    body = b"q=" + b"x" * (1024 * 1024 + 10)
+    with pytest.raises(Exception) as ours:
+        asyncio.run(posted_form(_request(body)))
+    with pytest.raises(Exception) as theirs:
+        asyncio.run(_starlette(_request(body)))
+    assert type(ours.value) is type(theirs.value)

@@ -26,6 +26,8 @@ class QuestionView:
 
 MAX_FORM_FIELDS = 1000
 """As Starlette's form parser: more fields than this is a 400."""
+MAX_FAST_FORM_BYTES = 1024 * 1024
+"""Starlette refuses a field over 1 MB; a body up to this size cannot hold one, a larger body goes to Starlette."""
 
 
 async def posted_form(request: Request) -> FormData:
@@ -36,6 +38,8 @@ async def posted_form(request: Request) -> FormData:
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded":
         body = await request.body()
+        if len(body) > MAX_FAST_FORM_BYTES:
+            return await request.form()  # Starlette's limits apply (a field over 1 MB is a 400)
         try:
             fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
         except ValueError:
