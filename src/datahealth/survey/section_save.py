@@ -197,12 +197,7 @@ def _locked_row(db: Session, survey_id: int, organisation_id: int) -> tuple[Any,
 
 
 def _first_response(db: Session, principal: Principal, survey_id: int) -> None:
-    survey = db.get(Survey, survey_id)
-    if survey is None or survey.status == SurveyStatus.DRAFT:
-        raise NotFound()
-    if not service.is_target(db, survey, principal.organisation_id):
-        raise NotFound()
-    service.own_response(db, principal, survey)
+    service.own_response(db, principal, service.visible_survey(db, principal, survey_id))
 
 
 def _take_sqlite_write_lock(db: Session, survey_id: int, organisation_id: int) -> None:

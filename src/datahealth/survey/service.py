@@ -181,6 +181,15 @@ def is_target(db: Session, survey: Survey, organisation_id: int) -> bool:
     return db.get(SurveyTarget, (survey.id, organisation_id)) is not None
 
 
+def visible_survey(db: Session, principal: Principal, survey_id: int) -> Survey:
+    """The survey ``survey_id`` if this hospital user may see it (published, the hospital a target); otherwise
+    :class:`NotFound`: another hospital's survey or a guessed id looks like any missing one."""
+    survey = db.get(Survey, survey_id)
+    if survey is None or survey.status == SurveyStatus.DRAFT or not is_target(db, survey, principal.organisation_id):
+        raise NotFound()
+    return survey
+
+
 def surveys_for(db: Session, principal: Principal) -> list[tuple[Survey, Response | None]]:
     """The hospital's surveys (targets, open or closed, never drafts) with its response if any."""
     rows = db.execute(

@@ -17,6 +17,7 @@ from datahealth.survey.answers import draft_problems, relevant_names
 from datahealth.survey.model import Section, SurveyDefinition
 from datahealth.survey.section_save import SectionSaved
 from datahealth.survey.section_save import save_section as save_section_answers
+from datahealth.survey.service import visible_survey
 from datahealth.survey.tables import ResponseStatus
 from datahealth.web.context import (
     app_state,
@@ -31,7 +32,6 @@ from datahealth.web.context import (
     verify_csrf,
 )
 from datahealth.web.forms import form_values, posted_form, section_index, section_views, shown_names
-from datahealth.web.hospital_surveys import visible_survey
 from datahealth.web.review import render_review
 from datahealth.web.security import check_csrf_of
 

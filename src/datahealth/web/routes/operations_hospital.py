@@ -9,6 +9,7 @@ from datahealth.errors import UserError
 from datahealth.operations import inquiries, notices
 from datahealth.operations.tables import InquiryCategory
 from datahealth.survey import service
+from datahealth.survey.service import visible_survey
 from datahealth.survey.tables import Survey
 from datahealth.web.context import (
     app_state,
@@ -18,7 +19,6 @@ from datahealth.web.context import (
     require_hospital,
     verify_csrf,
 )
-from datahealth.web.hospital_surveys import visible_survey
 from datahealth.web.params import one_of
 
 router = APIRouter()

@@ -16,8 +16,8 @@ from datahealth.errors import NotFound
 from datahealth.reports import service as reports
 from datahealth.reports.html import feedback_charts, national_context, text_getter
 from datahealth.survey import service
+from datahealth.survey.service import visible_survey
 from datahealth.web.context import app_state, audit_event, language, now, render, require_admin, require_hospital
-from datahealth.web.hospital_surveys import visible_survey
 from datahealth.web.params import one_of
 
 router = APIRouter()
