@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import gc
 import json
 import os
@@ -46,7 +47,7 @@ from typing import Any
 
 import httpx
 import psutil
-from sqlalchemy import create_engine, text
+from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -67,7 +68,6 @@ from reliability_common import (  # noqa: E402
     build_world,
     free_port,
     prepare_database,
-    psycopg_url,
 )
 from reliability_verify import verify  # noqa: E402
 
@@ -107,6 +107,9 @@ class LoadReport:
     reconnects: int = 0
     """Requests sent again because the server had closed an idle kept-alive connection before reading them."""
     transport_errors: dict[str, int] = field(default_factory=dict)
+    timeline: list[AckedSave] = field(default_factory=list)
+    """Every acknowledged save of the run (ramp included: negative seconds), for ``--timeline``."""
+    window_start: float = 0.0
 
     @property
     def saves_per_second(self) -> float:
@@ -140,6 +143,15 @@ class LoadReport:
         ]
 
 
+def _write_timeline(path: Path, report: LoadReport) -> None:
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["second", "latency_ms", "section", "person", "monotonic"])
+        for save in report.timeline:
+            writer.writerow([f"{save.at - report.window_start:.3f}", f"{save.latency * 1000:.1f}", save.section,
+                             save.login_id, f"{save.at:.3f}"])  # fmt: skip
+
+
 def _percentile(values: list[float], share: float) -> float:
     if not values:
         return 0.0
@@ -161,19 +173,21 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _database_backends(target: Target) -> list[int]:
-    """PIDs of the PostgreSQL backends serving this run's database (their CPU is the database's share)."""
+    """PIDs of the PostgreSQL backends serving this run's database (their CPU is the database's share).
+
+    Found by their process titles (``postgres: user database address state``), not by asking PostgreSQL: a new
+    connection from the driver at the window's start (an engine, a backend forked) took the driver's event loop
+    long enough to show as slow saves in the first second.
+    """
     if target.backend != "postgres":
         return []
-    engine = create_engine(psycopg_url(target.database_url))
-    try:
-        with engine.connect() as connection:
-            name = target.database_url.rsplit("/", 1)[1]
-            rows = connection.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": name}
-            ).all()
-    finally:
-        engine.dispose()
-    return [int(pid) for (pid,) in rows]
+    name = make_url(target.database_url).database
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        title = " ".join(process.info["cmdline"] or ())
+        if process.info["name"] in ("postgres", "postmaster") and f" {name} " in f"{title} ":
+            found.append(process.pid)
+    return found
 
 
 def _backend_cpu(pids: list[int]) -> dict[int, float]:
@@ -265,7 +279,7 @@ async def drive(
         await asyncio.sleep(args.ramp)
         window.load_before = _load()
         cpu_start, driver_start = _cpu_seconds(server_pid), os.times()
-        backends = _backend_cpu(await asyncio.to_thread(_database_backends, target)) if target else {}
+        backends = _backend_cpu(_database_backends(target)) if target else {}
         window.start = time.monotonic()
         first_save, first_batch, first_request = len(ledger.saves), len(ledger.batches), _requests(ledger)
         await asyncio.sleep(args.duration)
@@ -293,6 +307,7 @@ async def drive(
 
 def _fill(report: LoadReport, ledger: Ledger, window: Window) -> None:
     report.window = window.end - window.start
+    report.timeline, report.window_start = ledger.saves, window.start
     report.saves = len(window.saves)
     report.batches = window.batches
     report.requests = window.requests
@@ -392,6 +407,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--postgres-url", default=os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", ""))
     p.add_argument("--log", default="", help="append the server's output to this file")
     p.add_argument(
+        "--timeline",
+        default="",
+        help="write every acknowledged save to this CSV (seconds since the window began, negative in the ramp;\n"
+        "latency ms, section, person, time.monotonic() of the acknowledgement):\n"
+        "shows whether slow saves cluster in time, in sections or in people",
+    )
+    p.add_argument(
         "--client",
         choices=("loopback", "httpx"),
         default="loopback",
@@ -431,6 +453,8 @@ def _run(main: Coroutine[Any, Any, LoadReport], uvloop_wanted: bool) -> LoadRepo
 def main() -> int:
     args = parser().parse_args()
     report = _run(run_selftest(args) if args.driver_only_selftest else run_load(args), not args.no_uvloop)
+    if args.timeline:
+        _write_timeline(Path(args.timeline), report)
     for line in report.lines():
         print(line)
     for problem in report.lost[:20]:

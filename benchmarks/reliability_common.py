@@ -44,7 +44,7 @@ from urllib.parse import quote_plus, urlencode
 import httpx
 import polars as pl
 from loopback_http import LoopbackError
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from datahealth import migrate
@@ -156,7 +156,9 @@ def prepare_database(backend: str, workdir: Path | None = None, postgres_url: st
             admin = create_engine(psycopg_url(postgres_url), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
             with admin.connect() as connection:
                 connection.execute(text(f'CREATE DATABASE "{name}"'))
-            target = Target("postgres", data_dir, postgres_url.rsplit("/", 1)[0] + "/" + name)
+            # make_url keeps a query (``?host=/path/to/socket-directory``: PostgreSQL on a Unix socket)
+            database_url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+            target = Target("postgres", data_dir, database_url)
         else:
             raise ValueError(f"unknown backend {backend}")
         engine = target.engine()

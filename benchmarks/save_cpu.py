@@ -11,6 +11,7 @@ the server process's CPU time per save: what a save costs the server in the load
     python benchmarks/save_cpu.py --backend sqlite
     python benchmarks/save_cpu.py --backend postgres --postgres-url "$DATAHEALTH_TEST_POSTGRES_URL"
     python benchmarks/save_cpu.py --backend postgres --http --saves 2000
+    python benchmarks/save_cpu.py --backend postgres --http --saves 2000 --sections all
 """
 
 from __future__ import annotations
@@ -53,16 +54,23 @@ def main() -> None:
     p.add_argument("--saves", type=int, default=300)
     p.add_argument("--postgres-url", default=os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", ""))
     p.add_argument("--http", action="store_true", help="over loopback to `datahealth serve`: server CPU per save")
+    p.add_argument(
+        "--sections",
+        choices=("governance", "all"),
+        default="governance",
+        help="governance: one section every time; all: every section in turn (the load test's mix)",
+    )
     args = p.parse_args()
     statements: collections.Counter[str] = collections.Counter()
     with prepare_database(args.backend, postgres_url=args.postgres_url) as target:
         world = build_world(target, hospitals=20)
-        body = _governance_form(world)
+        names = [name for name, _ in world.sections] if args.sections == "all" else ["governance"]
+        forms = [(name, _section_form(world, name)) for name in names]
         if args.http:
             server = Server(target, free_port())
             server.start()
             try:
-                cpu, wall = _over_http(server, world, body, args.saves)
+                cpu, wall = _over_http(server, world, forms, args.saves)
             finally:
                 server.stop()
             load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -79,8 +87,9 @@ def main() -> None:
 
                 async def save(number: int) -> None:
                     login = world.hospitals[number % len(world.hospitals)]
+                    section, body = forms[number % len(forms)]
                     response = await client.post(
-                        f"/surveys/{world.survey_id}/s/governance", content=body, headers=_autosave_headers(login)
+                        f"/surveys/{world.survey_id}/s/{section}", content=body, headers=_autosave_headers(login)
                     )
                     assert response.status_code == 200, response.text[:300]
 
@@ -115,16 +124,16 @@ def _autosave_headers(login: HospitalLogin) -> dict[str, str]:
     }
 
 
-def _governance_form(world: World) -> str:
+def _section_form(world: World, section: str) -> str:
     form: list[tuple[str, str]] = []
-    for question in dict(world.sections)["governance"]:
+    for question in dict(world.sections)[section]:
         form.append(("_shown", question))
         value = BASE_ANSWERS[question]
         form += [(question, item) for item in value] if isinstance(value, list) else [(question, value)]
     return urlencode(form)
 
 
-def _over_http(server: Server, world: World, body: str, saves: int) -> tuple[float, float]:
+def _over_http(server: Server, world: World, forms: list[tuple[str, str]], saves: int) -> tuple[float, float]:
     """Sequential saves on one keep-alive connection; the server process's CPU seconds and the wall time."""
     assert server.process is not None
     process = psutil.Process(server.process.pid)
@@ -132,9 +141,10 @@ def _over_http(server: Server, world: World, body: str, saves: int) -> tuple[flo
 
     def save(number: int) -> None:
         login = world.hospitals[number % len(world.hospitals)]
+        section, body = forms[number % len(forms)]
         connection.request(
             "POST",
-            f"/surveys/{world.survey_id}/s/governance",
+            f"/surveys/{world.survey_id}/s/{section}",
             body=body.encode(),
             headers=_autosave_headers(login),
         )

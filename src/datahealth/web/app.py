@@ -42,6 +42,7 @@ from datahealth.web.context import (
     current_principal,
     render,
 )
+from datahealth.web.heap import settle_heap
 from datahealth.web.methods import allowed_methods
 from datahealth.web.security import BodySizeLimit, SecurityHeaders
 from datahealth.web.tenancy import object_ids_in_range
@@ -55,10 +56,12 @@ class SchemaNotReady(RuntimeError):
     """The database is not migrated to this version of the code."""
 
 
-def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(settings: Settings, serving: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
+        if serving:
+            settle_heap()
         yield
         state: AppState = _app.state.datahealth
         if state.executor is not None:  # a later start (tests run an app's lifespan again) makes a new one
@@ -68,7 +71,9 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     return lifespan
 
 
-def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
+def create_app(settings: Settings, clock: Clock = system_clock, *, serving: bool = False) -> FastAPI:
+    """The application. ``serving``: this process runs only this app (``datahealth serve``), so its start-up heap
+    can be left out of garbage collection (``web.heap``); tests build many apps in one process and leave it off."""
     check_settings(settings)
     engine = make_engine(settings)
     check_database(engine)
@@ -88,7 +93,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
         format_jst=format_jst,
     )
     app = FastAPI(
-        title="datahealth", version=__version__, docs_url=None, redoc_url=None, lifespan=_lifespan(settings)
+        title="datahealth", version=__version__, docs_url=None, redoc_url=None, lifespan=_lifespan(settings, serving)
     )
     app.state.datahealth = AppState(settings, make_session_factory(engine), templates, clock)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
@@ -102,7 +107,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """The app built from ``DATAHEALTH_*`` variables: the factory of ``datahealth serve --workers N``."""
-    return create_app(Settings())
+    return create_app(Settings(), serving=True)
 
 
 def _wants_json(request: Request) -> bool:
