@@ -393,7 +393,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--users", type=int, default=1000, help="hospital users answering at the same time")
     p.add_argument("--think", type=float, default=3.0, help="mean seconds between one person's saves")
-    p.add_argument("--ramp", type=float, default=10.0, help="seconds over which people start (not measured)")
+    p.add_argument(
+        "--ramp",
+        type=float,
+        default=30.0,
+        help="seconds over which people start (not measured); each person's first save also creates their\n"
+        "response, so a short ramp ends with a backlog that spills into the window",
+    )
     p.add_argument("--duration", type=float, default=60.0, help="measured seconds after the ramp")
     p.add_argument("--submit-share", type=float, default=0.05, help="chance to submit after a visit once complete")
     p.add_argument("--consortia", type=int, default=3, help="consortium clients sending batches meanwhile")
