@@ -2,8 +2,8 @@
 
 After start-up a worker holds ~220,000 objects (modules, classes, SQLAlchemy and pydantic metadata, the survey
 definitions) that live as long as the process. CPython's full collection walks all of them: measured 130 ms on an
-idle core, 200-340 ms under load, several times a minute at 300 saves/s. Every request in flight in that worker
-waits meanwhile, which made the slow tail of the save latency (``benchmarks/load_survey.py --timeline``). Frozen
+idle core and 190-340 ms under load, every ~5 s per worker at 300 saves/s. Every request in flight in that worker
+waits meanwhile: part of the slow tail of the save latency (``benchmarks/load_survey.py --timeline``). Frozen
 objects are never examined again, so a full collection only walks what requests left behind.
 """
 
