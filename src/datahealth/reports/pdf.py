@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from datahealth.errors import Problem, UserError
+from datahealth.reports import fast_html
 from datahealth.reports.fonts import SubsetFont
 from datahealth.reports.html import css
 from datahealth.reports.lean_ua import lean_html_class
@@ -102,12 +103,35 @@ def html_to_pdf(html: str, appendix: str | None = None, font: SubsetFont | None 
     require_japanese_font()
     font_css = font.css() if font is not None else ""
     fonts, sheets = _resources(font_css)
-    document = lean_html_class()(string=html, base_url=None).render(stylesheets=sheets, font_config=fonts)
+    document = html_document(html).render(stylesheets=sheets, font_config=fonts)
     pdf: bytes = document.write_pdf()
     if appendix is None:
         return pdf
     with _APPENDIX_LOCK:  # the web app renders in threads; one qpdf object is not to be read by two at once
         return append_pdf(pdf, _appendix_pdf(appendix, font_css))
+
+
+def html_document(html: str) -> Any:
+    """WeasyPrint's ``HTML`` of ``html`` (lean user-agent sheet), its tree parsed by expat where possible.
+
+    ``fast_html.parse`` builds the tree tinyhtml5 would build, in a twentieth of the time; the object is then
+    set up exactly as ``HTML.__init__`` sets it up for a string without a base URL (``tests/reports/
+    test_fast_html.py`` checks both). Any other document goes through ``HTML(string=...)``.
+    """
+    html_class = lean_html_class()
+    root = fast_html.parse(html)
+    if root is None:
+        return html_class(string=html, base_url=None)
+    import cssselect2  # type: ignore[import-untyped]
+    from weasyprint.urls import URLFetcher
+
+    document = html_class.__new__(html_class)
+    document.base_url = None  # fast_html leaves documents with a <base> element to HTML()
+    document.url_fetcher = URLFetcher()
+    document.media_type = "print"
+    document.wrapper_element = cssselect2.ElementWrapper.from_html_root(root, content_language=None)
+    document.etree_element = document.wrapper_element.etree_element
+    return document
 
 
 def append_pdf(first: bytes, second: Any) -> bytes:
@@ -162,6 +186,6 @@ def _appendix_pdf(html: str, font_css: str = "") -> Any:
                 old.close()
             _APPENDICES.clear()
         fonts, sheets = _resources(font_css)
-        rendered = lean_html_class()(string=html, base_url=None).render(stylesheets=sheets, font_config=fonts)
+        rendered = html_document(html).render(stylesheets=sheets, font_config=fonts)
         document = _APPENDICES[key] = pikepdf.Pdf.open(io.BytesIO(rendered.write_pdf()))
     return document
