@@ -274,6 +274,10 @@ async def drive(
     window = Window()
     gc.collect()
     gc.freeze()  # the world and the clients live until the end: keep them out of every collection
+    # The ledger grows by every acknowledged request; a full collection over it (100-150 ms on a busy core) would
+    # stall the driver's event loop and show as slow saves. Young objects are still collected.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], 1_000_000)
     try:
         tasks = [asyncio.create_task(start_later(c)) for c in [*hospitals, *consortia]]
         await asyncio.sleep(args.ramp)
@@ -298,6 +302,7 @@ async def drive(
         await asyncio.gather(*tasks)
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
         if shared is not None:
             await shared.aclose()
     window.connections = sum(c.connections_opened for c in own)
@@ -335,7 +340,10 @@ async def run_load(args: argparse.Namespace) -> LoadReport:
         world = build_world(
             target, hospitals=args.users, consortia=args.consortia, participants=args.participants, days=args.days
         )
-        server = Server(target, free_port(), workers=args.workers, log=Path(args.log) if args.log else None)
+        settings = {"DATAHEALTH_WEB_THREADS": str(args.web_threads)} if args.web_threads else {}
+        server = Server(
+            target, free_port(), workers=args.workers, log=Path(args.log) if args.log else None, settings=settings
+        )
         server.start()
         try:
             assert server.process is not None
@@ -409,6 +417,9 @@ def parser() -> argparse.ArgumentParser:
         "--batch-pause", type=float, default=2.0, help="seconds a consortium waits between batches (one per ~2 s each)"
     )
     p.add_argument("--workers", type=int, default=1, help="server worker processes (datahealth serve --workers)")
+    p.add_argument(
+        "--web-threads", type=int, default=0, help="DATAHEALTH_WEB_THREADS of the server (default: the app's, 8)"
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--postgres-url", default=os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", ""))
     p.add_argument("--log", default="", help="append the server's output to this file")

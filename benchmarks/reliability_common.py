@@ -314,9 +314,18 @@ class Server:
     """``datahealth serve`` on 127.0.0.1 in its own process group."""
 
     def __init__(
-        self, target: Target, port: int, *, workers: int = 1, log: Path | None = None, keep_standby: int = 0
+        self,
+        target: Target,
+        port: int,
+        *,
+        workers: int = 1,
+        log: Path | None = None,
+        keep_standby: int = 0,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.target = target
+        self.settings = settings or {}
+        """More ``DATAHEALTH_*`` variables for the server (the caller's own are not passed on)."""
         self.port = port
         self.workers = workers
         self.log = log
@@ -350,7 +359,7 @@ class Server:
         output = self.log.open("ab") if self.log else subprocess.DEVNULL
         return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             command,
-            env=self.target.environment(self.port),
+            env=self.target.environment(self.port) | self.settings,
             stdin=subprocess.PIPE,
             stdout=output,
             stderr=subprocess.STDOUT,
