@@ -21,7 +21,8 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from datahealth import migrate
 from datahealth.analytics.feedback import PeerContext
@@ -35,11 +36,8 @@ from datahealth.survey.definitions import load_bundled
 from datahealth.survey.tables import Response, ResponseStatus, Survey, SurveyTarget
 
 
-def submit_everyone(db: object, survey: Survey) -> int:
+def submit_everyone(db: Session, survey: Survey) -> int:
     """Give every target without a submitted response a submitted one (synthetic, demo generator)."""
-    from sqlalchemy.orm import Session
-
-    assert isinstance(db, Session)
     defn = load_bundled("cyber-fy2024")
     rng = random.Random(99)
     done = set(db.scalars(select(Response.organisation_id).where(Response.survey_id == survey.id)))
@@ -75,6 +73,28 @@ def submit_everyone(db: object, survey: Survey) -> int:
     return len(rows) + len(drafts)
 
 
+def fy2024_survey(db: Session) -> Survey:
+    survey = db.scalar(select(Survey).where(Survey.survey_key == "cyber-fy2024"))
+    assert survey is not None
+    return survey
+
+
+def demo_database(directory: Path, hospitals: int, *, everyone: bool) -> tuple[Engine, sessionmaker[Session], int]:
+    """A migrated SQLite demo database in ``directory``; with ``everyone``, every hospital submitted.
+
+    Returns the engine, its session factory and how many responses were made submitted for the benchmark.
+    """
+    engine = make_engine(Settings(data_dir=directory))
+    migrate.upgrade(engine)
+    factory = make_session_factory(engine)
+    added = 0
+    with transaction(factory) as db:
+        load_demo(db, hospitals=hospitals, seed=2024, today=date(2026, 11, 21))
+        if everyone:
+            added = submit_everyone(db, fy2024_survey(db))
+    return engine, factory, added
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hospitals", type=int, default=8000)
@@ -86,21 +106,12 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[tuple[str, str]] = [("load average at start", " ".join(f"{v:.1f}" for v in os.getloadavg()))]
     with tempfile.TemporaryDirectory() as directory:
-        settings = Settings(data_dir=Path(directory))
-        engine = make_engine(settings)
-        migrate.upgrade(engine)
-        factory = make_session_factory(engine)
-        with transaction(factory) as db:
-            load_demo(db, hospitals=args.hospitals, seed=2024, today=date(2026, 11, 21))
-            survey = db.scalar(select(Survey).where(Survey.survey_key == "cyber-fy2024"))
-            assert survey is not None
-            if args.everyone:
-                added = submit_everyone(db, survey)
-                rows.append(("responses made submitted for the benchmark", f"{added:,}"))
+        engine, factory, added = demo_database(Path(directory), args.hospitals, everyone=args.everyone)
+        if args.everyone:
+            rows.append(("responses made submitted for the benchmark", f"{added:,}"))
         start = time.perf_counter()
         with transaction(factory) as db:
-            survey = db.scalar(select(Survey).where(Survey.survey_key == "cyber-fy2024"))
-            assert survey is not None
+            survey = fy2024_survey(db)
             context = service.peer_context(db, survey, datetime.now(UTC), service.ReportCache())
             stamp = service.fingerprint(context.data, context.previous)
         rows.append(

@@ -20,21 +20,15 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
-
-from datahealth import migrate
-from datahealth.config import Settings
-from datahealth.db import make_engine, make_session_factory, transaction
-from datahealth.demo import load_demo
+from datahealth.db import transaction
 from datahealth.reports import batch, service
 from datahealth.reports.fonts import batch_characters, default_cache, subset_font
-from datahealth.survey.tables import Survey
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reports_feedback import submit_everyone  # noqa: E402 - the benchmark next door
+from reports_feedback import demo_database, fy2024_survey  # noqa: E402 - the benchmark next door
 
 
 def main() -> None:
@@ -44,18 +38,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        engine = make_engine(Settings(data_dir=Path(directory)))
-        migrate.upgrade(engine)
-        factory = make_session_factory(engine)
+        engine, factory, _added = demo_database(Path(directory), args.hospitals, everyone=True)
         with transaction(factory) as db:
-            load_demo(db, hospitals=args.hospitals, seed=2024, today=date(2026, 11, 21))
-            survey = db.scalar(select(Survey).where(Survey.survey_key == "cyber-fy2024"))
-            assert survey is not None
-            submit_everyone(db, survey)
-        with transaction(factory) as db:
-            survey = db.scalar(select(Survey).where(Survey.survey_key == "cyber-fy2024"))
-            assert survey is not None
-            context = service.peer_context(db, survey, datetime.now(UTC), service.ReportCache())
+            context = service.peer_context(db, fy2024_survey(db), datetime.now(UTC), service.ReportCache())
         engine.dispose()
         batch._WORKER_CONTEXT = context  # noqa: SLF001 - the batch's worker state, as a forked worker has it
         batch._WORKER_FONT = subset_font(batch_characters(context.data, context.previous), default_cache())  # noqa: SLF001
