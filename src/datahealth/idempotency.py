@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from datahealth.db import Base, UtcDateTime, table_of
+from datahealth.hot_sql import HotStatement
 
 RETENTION = timedelta(days=2)
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
@@ -35,7 +36,10 @@ class IdempotencyKey(Base):
 
 _KEYS = table_of(IdempotencyKey)
 # Built once: every autosave claims a key, and building the statement costs more than running it.
-_CLAIM_POSTGRESQL = postgresql_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.id)
+_CLAIM_POSTGRESQL = HotStatement(
+    postgresql_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.id),
+    column_keys=["scope", "owner", "key", "created_at"],
+)
 _CLAIM_SQLITE = sqlite_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.id)
 
 
@@ -53,8 +57,9 @@ def claim(db: Session, scope: str, owner: str, key: str, now: datetime) -> bool:
     request with the same key waits for the first one's transaction and then sees the conflict.
     """
     values = {"scope": scope, "owner": owner[:120], "key": key, "created_at": now}
-    statement = _CLAIM_POSTGRESQL if db.get_bind().dialect.name == "postgresql" else _CLAIM_SQLITE
-    return db.execute(statement, values).scalar() is not None
+    if db.get_bind().dialect.name == "postgresql":
+        return _CLAIM_POSTGRESQL.first(db, values) is not None
+    return db.execute(_CLAIM_SQLITE, values).scalar() is not None
 
 
 def prune(db: Session, now: datetime) -> int:

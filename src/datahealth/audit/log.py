@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from datahealth.audit.tables import AuditEvent, AuditHead, AuditPending
 from datahealth.db import table_of
+from datahealth.hot_sql import HotStatement
 
 GENESIS = "0" * 64
 Outcome = Literal["success", "failure", "denied"]
@@ -40,7 +41,10 @@ _INSERT_EVENT = insert(table_of(AuditEvent))
 # ``audit_events``. The head's row lock is thus held only while the transaction commits, never across the
 # client's work between statements (with many requests in flight waiting for the interpreter, that gap was what
 # serialised every save). ``datahealth audit verify`` checks every event alike.
-_INSERT_PENDING = insert(table_of(AuditPending))
+_INSERT_PENDING = HotStatement(
+    insert(table_of(AuditPending)),
+    column_keys=[*(column.key for column in table_of(AuditPending).columns if column.key != "id")],
+)
 _SEQ_LAST = ',"seq":0}'
 
 
@@ -49,7 +53,7 @@ def _append_at_commit(db: Session, event: AuditEvent) -> bool:
     canonical = _canonical(event)
     if not canonical.endswith(_SEQ_LAST):  # the canonical form changed: use the general path
         return False
-    db.execute(_INSERT_PENDING, {**_columns(event), "canonical_head": canonical.removesuffix(_SEQ_LAST) + ',"seq":'})
+    _INSERT_PENDING.rows(db, {**_columns(event), "canonical_head": canonical.removesuffix(_SEQ_LAST) + ',"seq":'})
     return True
 
 

@@ -25,6 +25,7 @@ from datahealth.auth.tables import Organisation, Role, SessionStage, User, WebSe
 from datahealth.config import Settings
 from datahealth.db import table_of
 from datahealth.errors import UserError
+from datahealth.hot_sql import HotStatement
 
 TWO_FACTOR_REQUIRED = frozenset({Role.ADMIN, Role.CONSORTIUM})
 """Roles that must log in with two factors (administrators and consortium operators)."""
@@ -171,6 +172,7 @@ _SESSION_PRINCIPAL = (
     .join(_ORGANISATIONS, _ORGANISATIONS.c.id == _USERS.c.organisation_id)
     .where(_SESSIONS.c.id == bindparam("digest"))
 )
+_SESSION_PRINCIPAL_HOT = HotStatement(_SESSION_PRINCIPAL)  # every request of a logged-in person
 _END_SESSION = delete(_SESSIONS).where(_SESSIONS.c.id == bindparam("digest"))
 _TOUCH_SESSION = update(_SESSIONS).where(_SESSIONS.c.id == bindparam("digest"))
 
@@ -184,7 +186,7 @@ def resume_session(db: Session, token: str, settings: Settings, now: datetime) -
     if not token:
         return None
     digest = token_digest(token)
-    row = db.execute(_SESSION_PRINCIPAL, {"digest": digest}).first()
+    row = _SESSION_PRINCIPAL_HOT.first(db, {"digest": digest})
     if row is None:
         return None
     csrf, last_seen, expires, stage, reauth_at, user_id, login_id, display_name, role, organisation_id = row[:10]

@@ -29,6 +29,7 @@ from datahealth.audit import log as audit
 from datahealth.auth.service import Principal
 from datahealth.db import table_of
 from datahealth.errors import NotFound, Problem
+from datahealth.hot_sql import HotStatement
 from datahealth.operations.tables import DeadlineExtension
 from datahealth.survey import service
 from datahealth.survey.answers import draft_problems, relevant_names
@@ -103,10 +104,12 @@ _LOCKED_ROW = (
     .where(_SURVEYS.c.id == _SURVEY, _SURVEYS.c.status != SurveyStatus.DRAFT.value)
     .with_for_update(of=_RESPONSES)  # PostgreSQL; SQLite already holds its write lock
 )
-_UPDATE_ANSWERS = (
+_LOCKED_ROW_HOT = HotStatement(_LOCKED_ROW)
+_UPDATE_ANSWERS = HotStatement(
     update(_RESPONSES)
     .where(_RESPONSES.c.id == bindparam("response", type_=Integer))
-    .values(revision=_RESPONSES.c.revision + 1)
+    .values(revision=_RESPONSES.c.revision + 1),
+    column_keys=["answers", "updated_at", "updated_by"],
 )
 _TOUCH_RESPONSE = (
     update(_RESPONSES)
@@ -154,9 +157,8 @@ def save_section(
         service.ensure_editable(status, service.phase(header, now, extended))
         answers = service.merge_answers(defn, stored, values, shown)
         if answers != stored:
-            db.execute(
-                _UPDATE_ANSWERS,
-                {"response": response_id, "answers": answers, "updated_at": now, "updated_by": principal.user_id},
+            _UPDATE_ANSWERS.rows(
+                db, {"response": response_id, "answers": answers, "updated_at": now, "updated_by": principal.user_id}
             )
             saved_at = now
     relevant = relevant_names(defn, answers)
@@ -192,8 +194,7 @@ def save_section(
 
 
 def _locked_row(db: Session, survey_id: int, organisation_id: int) -> tuple[Any, ...] | None:
-    row = db.execute(_LOCKED_ROW, {"survey": survey_id, "organisation": organisation_id}).first()
-    return None if row is None else tuple(row)
+    return _LOCKED_ROW_HOT.first(db, {"survey": survey_id, "organisation": organisation_id})
 
 
 def _first_response(db: Session, principal: Principal, survey_id: int) -> None:
