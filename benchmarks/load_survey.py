@@ -101,6 +101,10 @@ class LoadReport:
     """CPU of the PostgreSQL backends connected at the start of the window (0 on SQLite: in the server)."""
     load_before: str = ""
     load_after: str = ""
+    probe_ms: float = 0.0
+    """``machine_probe()`` before the run: how fast this (shared, virtual) machine is right now."""
+    steal: float = 0.0
+    """CPU seconds the hypervisor gave to others during the window (``steal`` in /proc/stat)."""
     statuses: dict[int, int] = field(default_factory=dict)
     connections: int = 0
     """Connections the loopback client opened over the whole run (people starting, idle ones replaced)."""
@@ -134,6 +138,8 @@ class LoadReport:
             + f" ({cpu_per_save:.1f} ms per save, batches included), driver {self.driver_cpu:.1f} s"
             + f" (kernel {self.driver_system:.1f} s; {self.driver_ms_per_request:.2f} ms per request,"
             + f" {self.requests} requests, {self.client} client)",
+            f"machine probe {self.probe_ms:.0f} ms (the same pure-Python loop every run: lower is faster), "
+            f"steal in window {self.steal:.1f} s",
             f"load average before {self.load_before}, after {self.load_after}"
             + (
                 f"; connections opened {self.connections}, resent {self.reconnects}"
@@ -201,6 +207,30 @@ def _backend_cpu(pids: list[int]) -> dict[int, float]:
     return found
 
 
+PROBE_LOOP = 2_000_000
+
+
+def machine_probe() -> float:
+    """Milliseconds of CPU for a fixed pure-Python loop, best of five.
+
+    The machine is a virtual one on a shared host: its speed changed by up to ~1.8x within one session (the same
+    sequential save cost 1.9 ms of server CPU, later 3.5 ms; docs/benchmarks.md, session 5). Runs are comparable
+    only at similar probe values, so every report states it.
+    """
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        total = 0
+        for i in range(PROBE_LOOP):
+            total += i * i
+        best = min(best, time.process_time() - start)
+    return best * 1000
+
+
+def _steal() -> float:
+    return float(getattr(psutil.cpu_times(), "steal", 0.0))
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -225,6 +255,7 @@ class Window:
     driver_system: float = 0.0
     load_before: str = ""
     load_after: str = ""
+    steal: float = 0.0
     connections: int = 0
     reconnects: int = 0
 
@@ -282,6 +313,7 @@ async def drive(
         tasks = [asyncio.create_task(start_later(c)) for c in [*hospitals, *consortia]]
         await asyncio.sleep(args.ramp)
         window.load_before = _load()
+        steal_start = _steal()
         cpu_start, driver_start = _cpu_seconds(server_pid), os.times()
         backends = _backend_cpu(_database_backends(target)) if target else {}
         window.start = time.monotonic()
@@ -296,6 +328,7 @@ async def drive(
         window.driver_system = driver_end.system - driver_start.system
         window.requests = _requests(ledger) - first_request
         window.load_after = _load()
+        window.steal = _steal() - steal_start
         window.saves = [s for s in ledger.saves[first_save:] if window.start <= s.at <= window.end]
         window.batches = len(ledger.batches) - first_batch
         await gate.stop()
@@ -323,6 +356,7 @@ def _fill(report: LoadReport, ledger: Ledger, window: Window) -> None:
     report.driver_system = window.driver_system
     report.connections, report.reconnects = window.connections, window.reconnects
     report.load_before, report.load_after = window.load_before, window.load_after
+    report.steal = window.steal
     latencies = [s.latency * 1000 for s in window.saves]
     report.p50_ms = _percentile(latencies, 0.50)
     report.p95_ms = _percentile(latencies, 0.95)
@@ -336,6 +370,7 @@ def _fill(report: LoadReport, ledger: Ledger, window: Window) -> None:
 
 async def run_load(args: argparse.Namespace) -> LoadReport:
     report = LoadReport(args.backend, args.users, args.workers, client=args.client)
+    report.probe_ms = machine_probe()
     with prepare_database(args.backend, postgres_url=args.postgres_url) as target:
         world = build_world(
             target, hospitals=args.users, consortia=args.consortia, participants=args.participants, days=args.days
@@ -358,6 +393,7 @@ async def run_load(args: argparse.Namespace) -> LoadReport:
 async def run_selftest(args: argparse.Namespace) -> LoadReport:
     """The driver against ``loopback_stub.py`` in another process: the driver's own CPU per request."""
     report = LoadReport("stub", args.users, 1, client=args.client)
+    report.probe_ms = machine_probe()
     world = stub_world(args.users, args.consortia, args.days)
     port = free_port()
     lifetime = args.ramp + args.duration + 60
