@@ -1,19 +1,24 @@
 """Hot statements: the few prebuilt Core statements every survey save runs, sent to PostgreSQL by the driver itself.
 
 A save's database work is five short statements (session, idempotency key, locked read, update, audit event).
-Through ``Session.execute`` each one costs ~180 µs of Python on this machine, of which the driver's own work is
-~70 µs: the rest is SQLAlchemy's execution context (parameter and result processing set-up, events, caches),
-about a sixth of a save's server CPU (``benchmarks/save_cpu.py``, docs/benchmarks.md, session 5). A
-:class:`HotStatement` compiles its statement once per dialect with SQLAlchemy, keeps the column types' own bind
-and result processors, and runs it with the driver's cursor in the session's transaction. What stays the same:
+Through ``Session.execute`` each one costs ~160 µs of client CPU on this machine, of which the driver's own work
+is ~70 µs: the rest is SQLAlchemy's execution context (parameter and result processing set-up, events, caches).
+A :class:`HotStatement` compiles its statement once per dialect with SQLAlchemy, keeps the column types' own bind
+and result processors, and runs it with the driver's cursor in the session's transaction: ~106 µs per statement,
+~12 % less server CPU per save (docs/benchmarks.md, "Session 5"). What stays the same:
 
 - the SQL text, the parameter and result conversions (the types' processors from SQLAlchemy);
 - the transaction: the statement runs on the session's connection, after the session's autoflush;
 - errors: a driver error is handed to SQLAlchemy's own handling, so it is raised as SQLAlchemy's exception
   (``OperationalError`` is answered 503 by the web app) and a lost connection invalidates the pool as usual.
 
+What differs: SQLAlchemy's statement events (``before_cursor_execute``) do not see these statements (nothing in
+the application listens to them; tests that count statements count at the driver). The error handling calls
+SQLAlchemy's ``Connection._handle_dbapi_exception``, a private method: ``tests/test_hot_sql.py`` fails if an
+upgrade changes it (a unique violation and a terminated backend go through it).
+
 Only PostgreSQL takes the short path. On SQLite (one writer, the load target is PostgreSQL's) the statement runs
-through ``Session.execute`` unchanged.
+through SQLAlchemy's ``Connection.execute`` unchanged.
 """
 
 from __future__ import annotations
