@@ -213,7 +213,7 @@ PROBE_LOOP = 2_000_000
 def machine_probe() -> float:
     """Milliseconds of CPU for a fixed pure-Python loop, best of five.
 
-    The machine is a virtual one on a shared host: its speed changed by up to ~1.8x within one session (the same
+    The machine is a virtual one on a shared host: its speed changed by up to ~1.9x within one session (the same
     sequential save cost 1.9 ms of server CPU, later 3.5 ms; docs/benchmarks.md, session 5). Runs are comparable
     only at similar probe values, so every report states it.
     """
