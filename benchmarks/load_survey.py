@@ -376,6 +376,7 @@ async def run_load(args: argparse.Namespace) -> LoadReport:
             target, hospitals=args.users, consortia=args.consortia, participants=args.participants, days=args.days
         )
         settings = {"DATAHEALTH_WEB_THREADS": str(args.web_threads)} if args.web_threads else {}
+        settings["DATAHEALTH_INGEST_PROCESSES"] = str(args.ingest_processes)
         server = Server(
             target, free_port(), workers=args.workers, log=Path(args.log) if args.log else None, settings=settings
         )
@@ -453,6 +454,13 @@ def parser() -> argparse.ArgumentParser:
         "--batch-pause", type=float, default=2.0, help="seconds a consortium waits between batches (one per ~2 s each)"
     )
     p.add_argument("--workers", type=int, default=1, help="server worker processes (datahealth serve --workers)")
+    p.add_argument(
+        "--ingest-processes",
+        type=int,
+        default=1,
+        help="DATAHEALTH_INGEST_PROCESSES of the server: processes per worker that ingest exchange batches\n"
+        "(0: in the worker's threads, next to the saves)",
+    )
     p.add_argument(
         "--web-threads", type=int, default=0, help="DATAHEALTH_WEB_THREADS of the server (default: the app's, 8)"
     )

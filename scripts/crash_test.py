@@ -102,7 +102,8 @@ async def run_crash_test(args: argparse.Namespace) -> CrashReport:
             seed=args.seed,
         )
         log = Path(args.log) if args.log else None
-        server = Server(target, free_port(), log=log, keep_standby=3)
+        settings = {"DATAHEALTH_INGEST_PROCESSES": str(args.ingest_processes)}
+        server = Server(target, free_port(), log=log, keep_standby=3, settings=settings)
         server.start()
         ledger = Ledger()
         gate = Gate()
@@ -157,6 +158,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--min-interval", type=float, default=0.3, help="shortest load between kills, seconds")
     p.add_argument("--max-interval", type=float, default=1.5, help="longest load between kills, seconds")
     p.add_argument("--check-every", type=int, default=25, help="pause and check the database every N kills")
+    p.add_argument(
+        "--ingest-processes",
+        type=int,
+        default=0,
+        help="DATAHEALTH_INGEST_PROCESSES of the server: batches in their own processes, killed with the server",
+    )
     p.add_argument("--postgres-url", default=os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", ""))
     p.add_argument("--log", default="", help="append the server's output to this file")
     return p

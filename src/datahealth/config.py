@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     """Threads per server process that run requests' database work. A few keep every transaction short: with
     dozens, the threads queue for Python's interpreter lock between statements while their transactions hold
     row locks (the audit chain's head above all), and saves slow each other down."""
+    ingest_processes: int = Field(default=0, ge=0, le=32)
+    """Processes per server process that ingest exchange batches (``exchange.ingest_pool``); 0 ingests in the web
+    worker's threads. 1 or more keeps a batch's tens of milliseconds of Python away from the survey saves of the
+    same worker (recommended with PostgreSQL under load; not with an in-memory SQLite database)."""
     timezone: str = "Asia/Tokyo"
 
     backup_dir: str = ""

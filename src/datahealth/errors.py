@@ -406,6 +406,12 @@ CATALOGUE: dict[str, Message] = {
         "API からの送信はコンソーシアムのトークンでのみ行えます（閲覧用トークンでは送信できません）。",
         "Only a consortium's token may send data; a read-only token cannot.",
     ),
+    "DH-X309": Message(
+        "送信データの処理が中断されました（保存されたかどうかは不明です）。{retry_after} 秒ほどおいて、同じデータを"
+        "もう一度送信してください。再送しても同じ記録が二重に保存されることはありません。",
+        "Processing of the batch was interrupted (it may or may not have been stored). Send the same data again in "
+        "about {retry_after} seconds: nothing is stored twice.",
+    ),
     # --- exchange: values stored but flagged (W2xx) ---
     "DH-W201": Message(
         "{source} {locator}：{field} の値「{value}」は生理的にあり得ない可能性があります（目安 {rule}）。"
@@ -741,6 +747,10 @@ class DatahealthError(Exception):
     def __init__(self, *problems: Problem) -> None:
         self.problems: list[Problem] = list(problems) or [Problem(self.default_code)]
         super().__init__("; ".join(problem.message("en") for problem in self.problems))
+
+    def __reduce__(self) -> tuple[type[Self], tuple[Problem, ...]]:
+        """Pickled with its problems (an ingest process sends its errors back to the web worker)."""
+        return type(self), tuple(self.problems)
 
     @classmethod
     def of(cls, code: str, **params: Any) -> Self:

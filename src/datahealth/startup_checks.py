@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 
 from datahealth.config import Settings
 
@@ -32,8 +32,20 @@ def check_settings(settings: Settings) -> None:
                 "本番では PostgreSQL（DATAHEALTH_DATABASE_URL）を使ってください / "
                 "production needs PostgreSQL: set DATAHEALTH_DATABASE_URL"
             )
+    if settings.ingest_processes and _in_memory(settings.resolved_database_url()):
+        problems.append(
+            "メモリ上の SQLite では DATAHEALTH_INGEST_PROCESSES を 0 にしてください（別プロセスからは見えません） / "
+            "an in-memory SQLite database is not visible to other processes: set DATAHEALTH_INGEST_PROCESSES=0"
+        )
     if problems:
         raise UnsafeConfiguration("\n".join(problems))
+
+
+def _in_memory(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (parsed.database or ":memory:").startswith(
+        (":memory:", "file::memory:")
+    )
 
 
 def check_database(engine: Engine) -> None:

@@ -23,8 +23,14 @@ from own_loop import run_isolated  # noqa: E402
 POSTGRES_URL = os.environ.get("DATAHEALTH_TEST_POSTGRES_URL", "")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_sigkill_under_load_loses_nothing(backend: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("backend", "ingest_processes"),
+    [("sqlite", 0), ("postgres", 0), ("postgres", 1)],
+    ids=["sqlite", "postgres", "postgres-ingest-process"],
+)
+def test_sigkill_under_load_loses_nothing(backend: str, ingest_processes: int, tmp_path: Path) -> None:
+    """``postgres-ingest-process``: batches run in an ingest process (DATAHEALTH_INGEST_PROCESSES=1), which the
+    SIGKILL of the server's process group ends in the middle of its batches too."""
     if backend == "postgres" and not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured (set DATAHEALTH_TEST_POSTGRES_URL or run scripts/test.sh)")
     args = crash_test.parser().parse_args(
@@ -41,6 +47,7 @@ def test_sigkill_under_load_loses_nothing(backend: str, tmp_path: Path) -> None:
             "--min-interval", "0.2",
             "--max-interval", "0.8",
             "--check-every", "4",
+            "--ingest-processes", str(ingest_processes),
             "--postgres-url", POSTGRES_URL,
             "--log", str(tmp_path / "server.log"),
         ]

@@ -42,6 +42,10 @@ class Hub:
 
 @pytest.fixture
 def hub(session_factory: sessionmaker[Session]) -> Hub:
+    return make_hub(session_factory)
+
+
+def make_hub(session_factory: sessionmaker[Session]) -> Hub:
     """Consortia CONSA (participant P001) and CONSB (Q001), one activity meter, and API tokens."""
     with session_factory.begin() as db:
         consortia.create_consortium(db, "CONSA", "コンソーシアムA")

@@ -10,11 +10,16 @@ import openpyxl
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.testclient import TestClient
 
 import factories as f
+from datahealth.audit.tables import AuditEvent
 from datahealth.auth.tables import OrgKind, Role
 from datahealth.exchange import consortia
+from datahealth.exchange.ingest_job import ACTION
 from datahealth.exchange.tables import ApiToken, Batch, table_for
+from datahealth.web.app import create_app
+from web_client import Browser
 
 REGISTERED = datetime(2025, 1, 1, tzinfo=UTC)
 COLUMNS = (
@@ -83,6 +88,27 @@ def upload(browser, content: bytes, name: str = "activity.csv", strict: bool = F
     return browser.post(
         "/exchange/upload", data, files=[("files", (name, content, "text/csv"))], follow_redirects=False
     )
+
+
+def test_an_upload_through_an_ingest_process_answers_the_same(settings, clock, hub, session_factory):
+    """``DATAHEALTH_INGEST_PROCESSES=1``: the form's batch is ingested and audited in another process."""
+    app = create_app(settings.model_copy(update={"ingest_processes": 1}), clock=clock)
+    with TestClient(app, base_url="http://testserver") as client:
+        browser = Browser(client, clock)
+        browser.login("op-a")
+        sent = upload(browser, csv_file(row("CONSA", "P001", "20250110"), row("CONSA", "P001", "2025011")))
+        assert sent.status_code == 303
+        assert "一部受付（誤りあり）" in browser.get(sent.headers["location"]).text
+        refused = upload(browser, b"PK\x03\x04", name="activity.xlsx")
+        assert refused.status_code == 415 and "CSV、JSON、FHIR NDJSON に対応" in refused.text
+    with session_factory() as db:
+        batch = db.scalars(select(Batch)).one()
+        events = db.scalars(select(AuditEvent).where(AuditEvent.action == ACTION).order_by(AuditEvent.seq)).all()
+    assert (batch.channel, batch.submitted_by, batch.status) == ("web", "user:op-a", "partial")
+    assert [(e.actor, e.outcome, e.address) for e in events] == [
+        ("user:op-a", "success", "testclient"),
+        ("user:op-a", "failure", "testclient"),
+    ]
 
 
 def test_operator_lands_on_exchange_and_sends_a_file(browser, hub, session_factory):

@@ -30,6 +30,7 @@ from datahealth.errors import (
     ServiceUnavailable,
     UserError,
 )
+from datahealth.exchange.ingest_pool import IngestPool
 from datahealth.institutions import bed_band, founder_type_label, prefecture_name
 from datahealth.startup_checks import check_database, check_settings
 from datahealth.web import routes
@@ -60,13 +61,19 @@ def _lifespan(settings: Settings, serving: bool) -> Callable[[FastAPI], Abstract
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
+        state: AppState = _app.state.datahealth
+        if settings.ingest_processes:
+            state.ingest_pool = IngestPool(settings, settings.ingest_processes)
+            await state.ingest_pool.start()
         if serving:
             settle_heap()
         yield
-        state: AppState = _app.state.datahealth
         if state.executor is not None:  # a later start (tests run an app's lifespan again) makes a new one
             executor, state.executor = state.executor, None
             executor.shutdown(wait=False)
+        if state.ingest_pool is not None:  # the batches in progress finish first
+            pool, state.ingest_pool = state.ingest_pool, None
+            await anyio.to_thread.run_sync(pool.shutdown)
 
     return lifespan
 
@@ -193,6 +200,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     for unavailable in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(unavailable, database_unavailable)
+
+    @app.exception_handler(ServiceUnavailable)
+    async def service_unavailable(request: Request, exc: ServiceUnavailable) -> Response:
+        """DH-G503 from an ingest process (its database was unreachable) or DH-X309 (it ended): 503 + Retry-After."""
+        response = await datahealth_error(request, exc)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from datahealth.audit import log as audit
 from datahealth.audit.log import Outcome
@@ -24,6 +25,9 @@ from datahealth.clock import Clock
 from datahealth.config import Settings
 from datahealth.db import transaction
 from datahealth.errors import NotAuthenticated, NotFound
+from datahealth.exchange.ingest_job import IngestJob, run_job
+from datahealth.exchange.ingest_pool import IngestPool
+from datahealth.exchange.service import IngestResult
 from datahealth.web.i18n import pick_language, translate
 from datahealth.web.security import (
     LANG_COOKIE,
@@ -45,11 +49,21 @@ class AppState:
 
     executor: ThreadPoolExecutor | None = None
     """Threads for the hottest path's database work (section saves): lighter than Starlette's thread pool."""
+    ingest_pool: IngestPool | None = None
+    """Ingest processes for exchange batches (``DATAHEALTH_INGEST_PROCESSES``), started with the app."""
 
     @contextmanager
     def db(self) -> Iterator[Session]:
         with transaction(self.sessions) as session:
             yield session
+
+    async def ingest(self, job: IngestJob) -> IngestResult:
+        """Ingest a batch and audit it: in an ingest process when configured, else in a worker thread."""
+        if self.settings.ingest_processes:
+            if self.ingest_pool is None:  # an app used without its lifespan (a test's own client) starts it here
+                self.ingest_pool = IngestPool(self.settings, self.settings.ingest_processes)
+            return await self.ingest_pool.run(job)
+        return await run_in_threadpool(run_job, self.sessions, job)
 
     async def in_thread(self, work: Callable[[], T]) -> T:
         """Run blocking database work in a worker thread (one of ``web_threads``) and wait for it."""

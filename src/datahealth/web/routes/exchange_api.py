@@ -23,7 +23,6 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,10 +36,11 @@ from datahealth.errors import (
     UserError,
 )
 from datahealth.exchange import access, spec, spec_docs
-from datahealth.exchange.service import IngestResult, Sender, Upload, ingest
+from datahealth.exchange.ingest_job import Actor, IngestJob
+from datahealth.exchange.service import IngestResult, Sender, Upload
 from datahealth.exchange.tables import Batch
 from datahealth.exchange.tokens import authenticate
-from datahealth.web.context import app_state, audit_token_event
+from datahealth.web.context import app_state, audit_token_event, client_address
 
 
 async def _only_known_query_parameters(request: Request) -> None:
@@ -306,38 +306,6 @@ async def _uploads(request: Request, body: bytes) -> list[Upload]:
     raise UnsupportedMediaType(Problem("DH-X303", {"value": media or "(none)"}))
 
 
-def _run_ingest(
-    request: Request, caller: Caller, sender: Sender, uploads: list[Upload], strict: bool, key: str | None
-) -> IngestResult:
-    state = app_state(request)
-    try:
-        with state.db() as db:
-            result = ingest(db, sender, uploads, channel="api", strict=strict, idempotency_key=key, now=state.clock())
-            audit_token_event(
-                request,
-                db,
-                caller.token_id,
-                "exchange.batch.ingest",
-                object_type="batch",
-                object_id=result.batch_id,
-                detail=result.audit_detail("api", len(uploads)),
-            )
-            return result
-    except UserError as error:
-        with state.db() as db:
-            audit_token_event(
-                request,
-                db,
-                caller.token_id,
-                "exchange.batch.ingest",
-                outcome="failure",
-                object_type="consortium",
-                object_id=caller.consortium_id,
-                detail={"channel": "api", "error": error.code},
-            )
-        raise _with_http_status(error) from None
-
-
 def _with_http_status(error: UserError) -> UserError:
     """The service's whole-request errors carry their HTTP meaning here (size → 413, format → 415)."""
     if error.code == "DH-X302" and not isinstance(error, PayloadTooLarge):
@@ -467,8 +435,19 @@ async def post_batch(
                 detail={"channel": "api", "error": error.code},
             )
         raise
-    sender = Sender(caller.consortium_id, f"token:{caller.token_id}")
-    result = await run_in_threadpool(_run_ingest, request, caller, sender, uploads, strict, idempotency_key)
+    job = IngestJob(
+        sender=Sender(caller.consortium_id, f"token:{caller.token_id}"),
+        uploads=uploads,
+        channel="api",
+        strict=strict,
+        idempotency_key=idempotency_key,
+        now=state.clock(),
+        who=Actor(f"token:{caller.token_id}", "token", client_address(request)),
+    )
+    try:
+        result = await state.ingest(job)
+    except UserError as error:  # audited by the job
+        raise _with_http_status(error) from None
     return JSONResponse(_result_body(result), status_code=200 if result.duplicate_of else 201)
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from datahealth.analytics.suppression import THRESHOLD
@@ -25,10 +24,12 @@ from datahealth.clock import jst_date
 from datahealth.errors import NotFound, PayloadTooLarge, Problem, UnsupportedMediaType, UserError
 from datahealth.exchange import access, consortia, quality, spec, tokens
 from datahealth.exchange.consortia import ExchangeScope
-from datahealth.exchange.service import Sender, Upload, ingest
+from datahealth.exchange.ingest_job import Actor, IngestJob
+from datahealth.exchange.service import Sender, Upload
 from datahealth.web.context import (
     app_state,
     audit_event,
+    client_address,
     redirect,
     render,
     require_admin,
@@ -213,6 +214,10 @@ async def _form_uploads(request: Request, limit: int) -> tuple[list[Upload], boo
     return uploads, form.get("strict") == "1"
 
 
+def _upload_refused(request: Request, viewer: Viewer, error: UserError) -> Response:
+    return render(request, "exchange/upload.html", status_code=error.status, viewer=viewer, error=error, tab="upload")
+
+
 @router.post("/exchange/upload", response_class=HTMLResponse)
 async def upload(request: Request) -> Response:
     principal = require_principal(request)
@@ -228,23 +233,6 @@ async def upload(request: Request) -> Response:
             raise PayloadTooLarge(Problem("DH-X302", {"maximum": f"{limit / (1024 * 1024):.1f} MiB"}))
         await verify_csrf(request, principal)
         uploads, strict = await _form_uploads(request, limit)
-        sender = Sender(viewer.scope.consortium_id, viewer.label)
-
-        def run() -> str:
-            with state.db() as db:
-                result = ingest(db, sender, uploads, channel="web", strict=strict, now=state.clock())
-                audit_event(
-                    request,
-                    db,
-                    "exchange.batch.ingest",
-                    principal=principal,
-                    object_type="batch",
-                    object_id=result.batch_id,
-                    detail=result.audit_detail("web", len(uploads)),
-                )
-                return result.duplicate_of or result.batch_id
-
-        batch_id = await run_in_threadpool(run)
     except UserError as error:
         with state.db() as db:
             audit_event(
@@ -257,9 +245,21 @@ async def upload(request: Request) -> Response:
                 object_id=viewer.scope.consortium_id or "",
                 detail={"channel": "web", "error": error.code},
             )
-        return render(
-            request, "exchange/upload.html", status_code=error.status, viewer=viewer, error=error, tab="upload"
-        )
+        return _upload_refused(request, viewer, error)
+    job = IngestJob(
+        sender=Sender(viewer.scope.consortium_id, viewer.label),
+        uploads=uploads,
+        channel="web",
+        strict=strict,
+        idempotency_key=None,
+        now=state.clock(),
+        who=Actor(principal.actor, principal.role.value, client_address(request), principal.organisation_id),
+    )
+    try:
+        result = await state.ingest(job)
+    except UserError as error:  # audited by the job
+        return _upload_refused(request, viewer, error)
+    batch_id = result.duplicate_of or result.batch_id
     return redirect(f"/exchange/batches/{batch_id}?sent=1")
 
 
