@@ -215,7 +215,9 @@ def machine_probe() -> float:
 
     The machine is a virtual one on a shared host: its speed changed by up to ~1.9x within one session (the same
     sequential save cost 1.9 ms of server CPU, later 3.5 ms; docs/benchmarks.md, session 5). Runs are comparable
-    only at similar probe values, so every report states it.
+    only at similar probe values, so every report states it. Being a best of five, it can miss a host that is
+    slow in bursts: in session 6 it stayed at 83-93 ms while every process needed ~1.4x the CPU for the same work;
+    the driver's CPU per request (same code, same requests every run) showed it.
     """
     best = float("inf")
     for _ in range(5):
