@@ -112,6 +112,9 @@ def test_an_ingest_process_killed_mid_batch_is_a_503_and_nothing_is_stored(
         assert answer.json()["error"]["problems"][0]["message_ja"].startswith("送信データの処理が中断されました")
         with session_factory() as db:
             assert db.scalar(select(func.count()).select_from(Batch)) == 0  # its transaction died with it
+            event = db.scalars(select(AuditEvent).where(AuditEvent.action == ACTION)).one()
+        assert (event.outcome, event.object_id) == ("failure", "CONSA")
+        assert event.detail == {"channel": "api", "error": "DH-X309"}
 
         again = api.post(BATCHES, headers=auth(hub.token_a), files=[("files", ("activity.csv", content))])
         assert again.status_code == 201 and again.json()["counts"]["activity"]["stored"] == 1  # a new process

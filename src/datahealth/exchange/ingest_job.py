@@ -65,16 +65,21 @@ def run_job(sessions: sessionmaker[Session], job: IngestJob) -> IngestResult:
             _audit(db, job, object_type="batch", object_id=result.batch_id, detail=detail)
             return result
     except UserError as error:
-        with transaction(sessions) as db:
-            _audit(
-                db,
-                job,
-                outcome="failure",
-                object_type="consortium",
-                object_id=job.sender.consortium_id or "",
-                detail={"channel": job.channel, "error": error.code},
-            )
+        audit_failure(sessions, job, error.code)
         raise
+
+
+def audit_failure(sessions: sessionmaker[Session], job: IngestJob, code: str) -> None:
+    """Record a batch that was refused or did not finish (``code``: the catalogued error), in its own transaction."""
+    with transaction(sessions) as db:
+        _audit(
+            db,
+            job,
+            outcome="failure",
+            object_type="consortium",
+            object_id=job.sender.consortium_id or "",
+            detail={"channel": job.channel, "error": code},
+        )
 
 
 def _audit(

@@ -25,8 +25,8 @@ from datahealth.clock import Clock
 from datahealth.config import Settings
 from datahealth.db import transaction
 from datahealth.errors import NotAuthenticated, NotFound
-from datahealth.exchange.ingest_job import IngestJob, run_job
-from datahealth.exchange.ingest_pool import IngestPool
+from datahealth.exchange.ingest_job import IngestJob, audit_failure, run_job
+from datahealth.exchange.ingest_pool import IngestInterrupted, IngestPool
 from datahealth.exchange.service import IngestResult
 from datahealth.web.i18n import pick_language, translate
 from datahealth.web.security import (
@@ -62,7 +62,11 @@ class AppState:
         if self.settings.ingest_processes:
             if self.ingest_pool is None:  # an app used without its lifespan (a test's own client) starts it here
                 self.ingest_pool = IngestPool(self.settings, self.settings.ingest_processes)
-            return await self.ingest_pool.run(job)
+            try:
+                return await self.ingest_pool.run(job)
+            except IngestInterrupted as error:  # the ingest process could not audit it: the web worker does
+                await run_in_threadpool(audit_failure, self.sessions, job, error.code)
+                raise
         return await run_in_threadpool(run_job, self.sessions, job)
 
     async def in_thread(self, work: Callable[[], T]) -> T:
