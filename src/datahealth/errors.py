@@ -814,6 +814,10 @@ class TooManyRequests(DatahealthError):
     default_code = "DH-A111"
 
 
+RETRY_AFTER_SECONDS = 5
+"""``Retry-After`` of every 503 (and the ``retry_after`` of its message): the database or an ingest process."""
+
+
 class ServiceUnavailable(DatahealthError):
     """The database cannot be reached (stopped, restarting, overloaded); nothing of the request was written."""
 

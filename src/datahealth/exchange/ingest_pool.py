@@ -32,14 +32,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory
-from datahealth.errors import Problem, ServiceUnavailable
+from datahealth.errors import RETRY_AFTER_SECONDS, Problem, ServiceUnavailable
 from datahealth.exchange.ingest_job import IngestJob, run_job
 from datahealth.exchange.service import IngestResult
 
 logger = logging.getLogger(__name__)
-
-RETRY_AFTER_SECONDS = 5
-"""``retry_after`` of the 503 answers given here (the web app's ``Retry-After`` header says the same)."""
 
 _sessions: sessionmaker[Session] | None = None
 """The ingest process's own session factory (set by ``_start_process``)."""

@@ -22,6 +22,7 @@ from datahealth.clock import Clock, format_jst, system_clock
 from datahealth.config import Settings
 from datahealth.db import make_engine, make_session_factory
 from datahealth.errors import (
+    RETRY_AFTER_SECONDS,
     DatahealthError,
     Forbidden,
     NotAuthenticated,
@@ -49,8 +50,6 @@ from datahealth.web.security import BodySizeLimit, SecurityHeaders
 from datahealth.web.tenancy import object_ids_in_range
 
 WEB_DIR = Path(__file__).parent
-RETRY_AFTER_SECONDS = 5
-"""``Retry-After`` of a 503 while the database cannot be reached."""
 
 
 class SchemaNotReady(RuntimeError):
