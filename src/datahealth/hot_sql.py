@@ -42,7 +42,8 @@ class _Compiled:
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]
     """(bind name, the type's bind processor) for every bind whose type converts its value."""
     results: tuple[Callable[[Any], Any] | None, ...]
-    """The result processor of each returned column (``None``: the driver's value is used as it is)."""
+    """The result processor of each returned column (``None``: the driver's value is used as it is); empty when
+    the statement returns no rows (``INSERT``/``UPDATE`` without ``RETURNING``)."""
 
 
 class HotStatement:
@@ -72,7 +73,8 @@ class HotStatement:
         cursor = raw.cursor()
         try:
             cursor.execute(compiled.sql, values)
-            fetched = cursor.fetchall() if cursor.description is not None else []
+            # Whether it returns rows is known from the statement: ``cursor.description`` builds column objects.
+            fetched = cursor.fetchall() if compiled.results else []
         except dialect.loaded_dbapi.Error as error:
             # SQLAlchemy's own handling: wraps the error, invalidates a lost connection (and the pool's older ones).
             connection._handle_dbapi_exception(error, compiled.sql, values, cursor, None)

@@ -15,6 +15,7 @@ from datahealth.survey.answers import (
     draft_problems,
     normalise_form,
     prune,
+    prune_relevant,
     relevant_names,
     typed_value,
     validate_submission,
@@ -220,6 +221,25 @@ def test_relevance_properties(answers: dict[str, AnswerValue]) -> None:
     assert all(answers[name] == value for name, value in pruned.items())
     assert prune(defn, pruned) == pruned
     assert relevant_names(defn, pruned) == relevant
+
+
+@given(answer_dicts)
+def test_prune_relevant_is_prune_and_the_relevance_of_the_pruned_answers(answers: dict[str, AnswerValue]) -> None:
+    defn = chain()
+    pruned, relevant = prune_relevant(defn, answers)
+    assert pruned == prune(defn, answers)
+    assert relevant == relevant_names(defn, pruned)
+
+
+def test_prune_relevant_evaluates_again_when_a_value_is_not_text() -> None:
+    """A number (from an import) reads as "7" in a condition but is pruned: the relevance is the pruned answers'."""
+    defn = definition([question("n", "integer"), question("m", "text", relevant="${n} > 5")])
+    answers: dict[str, Any] = {"n": 7, "m": "x"}
+    assert "m" in relevant_names(defn, answers)
+    pruned, relevant = prune_relevant(defn, answers)
+    assert pruned == prune(defn, answers) == {"m": "x"}  # pruned while "n" still counted
+    assert relevant == relevant_names(defn, pruned)
+    assert "m" not in relevant
 
 
 @given(answer_dicts)

@@ -48,12 +48,12 @@ _INSERT_PENDING = HotStatement(
 _SEQ_LAST = ',"seq":0}'
 
 
-def _append_at_commit(db: Session, event: AuditEvent) -> bool:
-    """Queue ``event`` (its ``seq`` still 0) to be sealed at COMMIT; False if the canonical form is not as expected."""
-    canonical = _canonical(event)
+def _append_at_commit(db: Session, columns: dict[str, Any]) -> bool:
+    """Queue the event (``seq`` still 0) to be sealed at COMMIT; False if the canonical form is not as expected."""
+    canonical = _canonical(columns, 0)
     if not canonical.endswith(_SEQ_LAST):  # the canonical form changed: use the general path
         return False
-    _INSERT_PENDING.rows(db, {**_columns(event), "canonical_head": canonical.removesuffix(_SEQ_LAST) + ',"seq":'})
+    _INSERT_PENDING.rows(db, {**columns, "canonical_head": canonical.removesuffix(_SEQ_LAST) + ',"seq":'})
     return True
 
 
@@ -73,17 +73,22 @@ def _columns(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def _canonical(event: AuditEvent) -> str:
+def _canonical(columns: dict[str, Any], seq: int) -> str:
+    at: datetime = columns["at"]
     return json.dumps(
-        {**_columns(event), "seq": event.seq, "at": event.at.isoformat(timespec="microseconds")},
+        {**columns, "seq": seq, "at": at.isoformat(timespec="microseconds")},
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),
     )
 
 
+def _link(prev_hash: str, columns: dict[str, Any], seq: int) -> str:
+    return hashlib.sha256(f"{prev_hash}|{_canonical(columns, seq)}".encode()).hexdigest()
+
+
 def chain_hash(prev_hash: str, event: AuditEvent) -> str:
-    return hashlib.sha256(f"{prev_hash}|{_canonical(event)}".encode()).hexdigest()
+    return _link(prev_hash, _columns(event), event.seq)
 
 
 def record(
@@ -99,31 +104,30 @@ def record(
     object_id: str | int = "",
     address: str = "",
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction (the returned event is not in the session).
+) -> None:
+    """Append one event to the chain inside the caller's transaction.
 
     On PostgreSQL the event is sealed (``seq``, ``prev_hash``, ``hash``) when the transaction commits, and is in
-    ``audit_events`` from then on; on SQLite at once.
+    ``audit_events`` from then on; on SQLite at once. No ORM object is made: every request appends an event.
     """
     clean = dict(detail or {})
     leaked = FORBIDDEN_DETAIL_KEYS.intersection(clean)
     if leaked:
         raise ValueError(f"audit detail must not carry {sorted(leaked)}")
-    event = AuditEvent(
-        seq=0,
-        at=now,
-        actor=actor[:120],
-        role=role,
-        organisation_id=organisation_id,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id)[:100],
-        outcome=outcome,
-        address=address[:100],
-        detail=clean,
-    )
-    if db.get_bind().dialect.name == "postgresql" and _append_at_commit(db, event):
-        return event  # its seq and hash are given at COMMIT
+    columns: dict[str, Any] = {
+        "at": now,
+        "actor": actor[:120],
+        "role": role,
+        "organisation_id": organisation_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id)[:100],
+        "outcome": outcome,
+        "address": address[:100],
+        "detail": clean,
+    }
+    if db.get_bind().dialect.name == "postgresql" and _append_at_commit(db, columns):
+        return  # its seq and hash are given at COMMIT
     # Prebuilt Core statements, not the unit of work: every request appends one event, so its cost counts.
     # One statement takes the lock and reads the new position (UPDATE … RETURNING).
     locked = db.execute(_ADVANCE_HEAD).first()
@@ -132,11 +136,9 @@ def record(
         seq, prev_hash = 1, GENESIS
     else:
         seq, prev_hash = int(locked[0]), str(locked[1])
-    event.seq, event.prev_hash = seq, prev_hash
-    event.hash = chain_hash(prev_hash, event)
-    db.execute(_INSERT_EVENT, {**_columns(event), "seq": seq, "prev_hash": prev_hash, "hash": event.hash})
-    db.execute(_SET_HEAD_HASH, {"hash": event.hash, "prev_hash": prev_hash})
-    return event
+    event_hash = _link(prev_hash, columns, seq)
+    db.execute(_INSERT_EVENT, {**columns, "seq": seq, "prev_hash": prev_hash, "hash": event_hash})
+    db.execute(_SET_HEAD_HASH, {"hash": event_hash, "prev_hash": prev_hash})
 
 
 @dataclass(frozen=True)
@@ -190,9 +192,9 @@ def record_cli(
     object_type: str = "",
     object_id: str | int = "",
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> None:
     """Record a command-line action: the OS user as actor, ``cli`` as role and origin (address)."""
-    return record(
+    record(
         db,
         actor=cli_actor(),
         role="cli",

@@ -135,6 +135,25 @@ def prune(defn: SurveyDefinition, answers: Mapping[str, AnswerValue]) -> Answers
     return _keep_only(defn, answers, relevant_names(defn, answers))
 
 
+def prune_relevant(defn: SurveyDefinition, answers: Mapping[str, AnswerValue]) -> tuple[Answers, set[str]]:
+    """``prune`` and the relevance of what it keeps (``relevant_names(defn, pruned)``), evaluated once if it can be.
+
+    Pruning drops the non-relevant answers, which conditions already read as unanswered, and the empty ones (``""``,
+    a list of nothing), which read as ``""`` like an unanswered question: the pruned answers have the relevance the
+    answers had. That holds when every value is a string or a list of strings (what forms and saves produce); for
+    anything else (a number from an import) the relevance is evaluated again on the pruned answers.
+    """
+    relevant = relevant_names(defn, answers)
+    pruned = _keep_only(defn, answers, relevant)
+    if all(_is_text(value) for value in answers.values()):
+        return pruned, relevant
+    return pruned, relevant_names(defn, pruned)
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(item, str) for item in value))
+
+
 def _keep_only(defn: SurveyDefinition, answers: Mapping[str, AnswerValue], keep: set[str]) -> Answers:
     pruned: Answers = {}
     for question in defn.questions():

@@ -152,16 +152,16 @@ def save_section(
     if index < 0:
         raise NotFound()
     shown, values = read_form(defn, defn.sections[index])
-    answers = stored
     if applied:
         service.ensure_editable(status, service.phase(header, now, extended))
-        answers = service.merge_answers(defn, stored, values, shown)
+        answers, relevant = service.merge_answers_relevant(defn, stored, values, shown)
         if answers != stored:
             _UPDATE_ANSWERS.rows(
                 db, {"response": response_id, "answers": answers, "updated_at": now, "updated_by": principal.user_id}
             )
             saved_at = now
-    relevant = relevant_names(defn, answers)
+    else:
+        answers, relevant = stored, relevant_names(defn, stored)
     saved = SectionSaved(
         header,
         defn,

@@ -18,7 +18,7 @@ from datahealth.clock import jst_date
 from datahealth.db import utcnow
 from datahealth.errors import Conflict, NotFound, Problem, UserError, ValidationFailed
 from datahealth.operations.extensions import effective_closes_on
-from datahealth.survey.answers import draft_problems, normalise_form, prune, validate_submission
+from datahealth.survey.answers import draft_problems, normalise_form, prune, prune_relevant, validate_submission
 from datahealth.survey.checks import ensure_valid_definition
 from datahealth.survey.model import Answers, SurveyDefinition
 from datahealth.survey.tables import Response, ResponseEvent, ResponseStatus, Survey, SurveyStatus, SurveyTarget
@@ -272,9 +272,16 @@ def merge_answers(
     defn: SurveyDefinition, stored: Answers, form: dict[str, str | list[str]], names: list[str]
 ) -> Answers:
     """The stored answers with ``names`` replaced by what was posted for them, non-relevant answers dropped."""
+    return merge_answers_relevant(defn, stored, form, names)[0]
+
+
+def merge_answers_relevant(
+    defn: SurveyDefinition, stored: Answers, form: dict[str, str | list[str]], names: list[str]
+) -> tuple[Answers, set[str]]:
+    """``merge_answers`` and the relevant question names of the result (``relevant_names``), evaluated once."""
     merged: Answers = {k: v for k, v in stored.items() if k not in names}
     merged.update(normalise_form(defn, form, names))
-    return prune(defn, merged)
+    return prune_relevant(defn, merged)
 
 
 def ensure_editable(status: str, current: Phase) -> None:

@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -50,6 +51,10 @@ from datahealth.web.security import BodySizeLimit, SecurityHeaders
 from datahealth.web.tenancy import object_ids_in_range
 
 WEB_DIR = Path(__file__).parent
+
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+"""FastAPI's own OpenTelemetry off, whatever providers a deployment configures: its logs would carry exception
+messages (which may quote answers or health values: never logged), and its checks cost every request CPU."""
 
 
 class SchemaNotReady(RuntimeError):
@@ -99,7 +104,12 @@ def create_app(settings: Settings, clock: Clock = system_clock, *, serving: bool
         format_jst=format_jst,
     )
     app = FastAPI(
-        title="datahealth", version=__version__, docs_url=None, redoc_url=None, lifespan=_lifespan(settings, serving)
+        title="datahealth",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan(settings, serving),
+        telemetry=NO_TELEMETRY,
     )
     app.state.datahealth = AppState(settings, make_session_factory(engine), templates, clock)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
