@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import String, UniqueConstraint, delete
+from sqlalchemy import CTE, String, UniqueConstraint, bindparam, delete
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -41,6 +42,25 @@ _CLAIM_POSTGRESQL = HotStatement(
     column_keys=["scope", "owner", "key", "created_at"],
 )
 _CLAIM_SQLITE = sqlite_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.id)
+_CLAIM_PREFIX = "claim_"
+
+
+def claim_cte(name: str) -> CTE:
+    """The PostgreSQL claim as a ``WITH`` part of another statement (one round trip for both): a row when this
+    request claimed the key, none when it had been claimed; its values come from ``claim_params``."""
+    columns = ("scope", "owner", "key", "created_at")
+    values = {key: bindparam(_CLAIM_PREFIX + key, type_=_KEYS.c[key].type) for key in columns}
+    return postgresql_insert(_KEYS).values(values).on_conflict_do_nothing().returning(_KEYS.c.id).cte(name)
+
+
+def claim_params(scope: str, owner: str, key: str, now: datetime) -> dict[str, Any]:
+    """The bound values of ``claim_cte``: the same key as ``claim`` records."""
+    return {
+        _CLAIM_PREFIX + "scope": scope,
+        _CLAIM_PREFIX + "owner": owner[:120],
+        _CLAIM_PREFIX + "key": key,
+        _CLAIM_PREFIX + "created_at": now,
+    }
 
 
 def valid_key(key: str | None) -> str | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Insert, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from datahealth.audit.tables import AuditEvent, AuditHead, AuditPending
@@ -41,20 +41,27 @@ _INSERT_EVENT = insert(table_of(AuditEvent))
 # ``audit_events``. The head's row lock is thus held only while the transaction commits, never across the
 # client's work between statements (with many requests in flight waiting for the interpreter, that gap was what
 # serialised every save). ``datahealth audit verify`` checks every event alike.
-_INSERT_PENDING = HotStatement(
-    insert(table_of(AuditPending)),
-    column_keys=[*(column.key for column in table_of(AuditPending).columns if column.key != "id")],
-)
+_PENDING = table_of(AuditPending)
+_PENDING_COLUMNS = [column for column in _PENDING.columns if column.key != "id"]
+_INSERT_PENDING = HotStatement(insert(_PENDING), column_keys=[column.key for column in _PENDING_COLUMNS])
 _SEQ_LAST = ',"seq":0}'
 
 
-def _append_at_commit(db: Session, columns: dict[str, Any]) -> bool:
-    """Queue the event (``seq`` still 0) to be sealed at COMMIT; False if the canonical form is not as expected."""
+def pending_row(columns: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``audit_pending`` row of an event to be sealed at COMMIT (PostgreSQL), by column; ``None`` if the
+    canonical form is not as expected (the caller then appends it with ``append``, which takes the general path)."""
     canonical = _canonical(columns, 0)
-    if not canonical.endswith(_SEQ_LAST):  # the canonical form changed: use the general path
-        return False
-    _INSERT_PENDING.rows(db, {**columns, "canonical_head": canonical.removesuffix(_SEQ_LAST) + ',"seq":'})
-    return True
+    if not canonical.endswith(_SEQ_LAST):
+        return None
+    return {**columns, "canonical_head": canonical.removesuffix(_SEQ_LAST) + ',"seq":'}
+
+
+def pending_insert(prefix: str) -> Insert:
+    """``INSERT INTO audit_pending`` with its values bound as ``prefix`` + column: for a statement that carries an
+    event along with its own change (a ``WITH … AS (UPDATE …)``: one round trip instead of two)."""
+    return insert(_PENDING).values(
+        {column.key: bindparam(prefix + column.key, type_=column.type) for column in _PENDING_COLUMNS}
+    )
 
 
 def _columns(event: AuditEvent) -> dict[str, Any]:
@@ -91,6 +98,38 @@ def chain_hash(prev_hash: str, event: AuditEvent) -> str:
     return _link(prev_hash, _columns(event), event.seq)
 
 
+def event_columns(
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    outcome: Outcome = "success",
+    role: str = "",
+    organisation_id: int | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    address: str = "",
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What an event says (everything but its place in the chain), by column; refuses secrets in ``detail``."""
+    clean = dict(detail or {})
+    leaked = FORBIDDEN_DETAIL_KEYS.intersection(clean)
+    if leaked:
+        raise ValueError(f"audit detail must not carry {sorted(leaked)}")
+    return {
+        "at": now,
+        "actor": actor[:120],
+        "role": role,
+        "organisation_id": organisation_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id)[:100],
+        "outcome": outcome,
+        "address": address[:100],
+        "detail": clean,
+    }
+
+
 def record(
     db: Session,
     *,
@@ -105,29 +144,33 @@ def record(
     address: str = "",
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append one event to the chain inside the caller's transaction.
+    """Append one event to the chain inside the caller's transaction (see ``append``)."""
+    columns = event_columns(
+        actor=actor,
+        action=action,
+        now=now,
+        outcome=outcome,
+        role=role,
+        organisation_id=organisation_id,
+        object_type=object_type,
+        object_id=object_id,
+        address=address,
+        detail=detail,
+    )
+    append(db, columns)
+
+
+def append(db: Session, columns: dict[str, Any]) -> None:
+    """Append the event (``event_columns``) inside the caller's transaction.
 
     On PostgreSQL the event is sealed (``seq``, ``prev_hash``, ``hash``) when the transaction commits, and is in
     ``audit_events`` from then on; on SQLite at once. No ORM object is made: every request appends an event.
     """
-    clean = dict(detail or {})
-    leaked = FORBIDDEN_DETAIL_KEYS.intersection(clean)
-    if leaked:
-        raise ValueError(f"audit detail must not carry {sorted(leaked)}")
-    columns: dict[str, Any] = {
-        "at": now,
-        "actor": actor[:120],
-        "role": role,
-        "organisation_id": organisation_id,
-        "action": action,
-        "object_type": object_type,
-        "object_id": str(object_id)[:100],
-        "outcome": outcome,
-        "address": address[:100],
-        "detail": clean,
-    }
-    if db.get_bind().dialect.name == "postgresql" and _append_at_commit(db, columns):
-        return  # its seq and hash are given at COMMIT
+    if db.get_bind().dialect.name == "postgresql":
+        row = pending_row(columns)
+        if row is not None:
+            _INSERT_PENDING.rows(db, row)
+            return  # its seq and hash are given at COMMIT
     # Prebuilt Core statements, not the unit of work: every request appends one event, so its cost counts.
     # One statement takes the lock and reads the new position (UPDATE … RETURNING).
     locked = db.execute(_ADVANCE_HEAD).first()

@@ -7,8 +7,10 @@ cores), so this path uses a handful of Core statements instead of the ORM's unit
 2. one query reads the survey's period, the hospital's target row, its deadline extension and its response,
    locking the response row (PostgreSQL ``FOR UPDATE``);
 3. the answers are merged and pruned in Python, with the same rules as ``service.save_draft``;
-4. the response is updated when anything changed, and the audit event is appended (hash chain) last, so the
-   chain's lock is held only until the caller's commit.
+4. the response is updated when anything changed, and the audit event is appended.
+
+On PostgreSQL 1 and 2 are one statement, and so are 4's update and event (sealed at commit by the database):
+with the session's lookup a save is three statements and its commit.
 
 A hospital's first save (no response row yet) creates the row through ``service.own_response`` once.
 Anything the hospital may not see is :class:`NotFound`, as on every hospital page.
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, select, update
+from sqlalchemy import Integer, bindparam, func, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from datahealth import idempotency
@@ -111,6 +113,31 @@ _UPDATE_ANSWERS = HotStatement(
     .values(revision=_RESPONSES.c.revision + 1),
     column_keys=["answers", "updated_at", "updated_by"],
 )
+
+# PostgreSQL, one round trip each: the key's claim with the locked read (the read is a LATERAL subquery left-joined
+# to one row, so the claim's outcome comes back also when the hospital has no response yet), and the update of the
+# answers with the audit event (a data-modifying WITH runs whether or not its result is read).
+_CLAIMED = idempotency.claim_cte("claimed")
+_LOCKED = _LOCKED_ROW.lateral("locked")
+_CLAIM_AND_LOCK = HotStatement(
+    select(select(func.count()).select_from(_CLAIMED).scalar_subquery(), *_LOCKED.c).select_from(
+        select(literal(1).label("one")).subquery("one").outerjoin(_LOCKED, true())
+    )
+)
+_AUDIT_PREFIX = "audit_"
+_UPDATE_AND_AUDIT = HotStatement(
+    audit.pending_insert(_AUDIT_PREFIX).add_cte(
+        update(_RESPONSES)
+        .where(_RESPONSES.c.id == bindparam("response", type_=Integer))
+        .values(
+            revision=_RESPONSES.c.revision + 1,
+            answers=bindparam("answers", type_=_RESPONSES.c.answers.type),
+            updated_at=bindparam("updated_at", type_=_RESPONSES.c.updated_at.type),
+            updated_by=bindparam("updated_by", type_=_RESPONSES.c.updated_by.type),
+        )
+        .cte("saved")
+    )
+)
 _TOUCH_RESPONSE = (
     update(_RESPONSES)
     .where(_RESPONSES.c.survey_id == _SURVEY, _RESPONSES.c.organisation_id == _ORGANISATION)
@@ -131,12 +158,16 @@ def save_section(
     address: str,
 ) -> SectionSaved:
     """Save the posted answers of one section for the principal's hospital, in the caller's transaction."""
-    applied = True
-    if idempotency_key is not None:
-        applied = idempotency.claim(db, SAVE_SCOPE, principal.actor, idempotency_key, now)
-    elif db.get_bind().dialect.name == "sqlite":
-        _take_sqlite_write_lock(db, survey_id, principal.organisation_id)
-    row = _locked_row(db, survey_id, principal.organisation_id)
+    postgresql = db.get_bind().dialect.name == "postgresql"
+    if idempotency_key is not None and postgresql:
+        applied, row = _claim_and_lock(db, principal, survey_id, idempotency_key, now)
+    else:
+        applied = True
+        if idempotency_key is not None:
+            applied = idempotency.claim(db, SAVE_SCOPE, principal.actor, idempotency_key, now)
+        elif not postgresql:
+            _take_sqlite_write_lock(db, survey_id, principal.organisation_id)
+        row = _locked_row(db, survey_id, principal.organisation_id)
     if row is None:
         _first_response(db, principal, survey_id)
         row = _locked_row(db, survey_id, principal.organisation_id)
@@ -152,34 +183,17 @@ def save_section(
     if index < 0:
         raise NotFound()
     shown, values = read_form(defn, defn.sections[index])
+    changed = False
     if applied:
         service.ensure_editable(status, service.phase(header, now, extended))
         answers, relevant = service.merge_answers_relevant(defn, stored, values, shown)
-        if answers != stored:
-            _UPDATE_ANSWERS.rows(
-                db, {"response": response_id, "answers": answers, "updated_at": now, "updated_by": principal.user_id}
-            )
-            saved_at = now
+        changed = answers != stored
     else:
         answers, relevant = stored, relevant_names(defn, stored)
-    saved = SectionSaved(
-        header,
-        defn,
-        index,
-        shown,
-        draft_problems(defn, answers, relevant),
-        answers,
-        relevant,
-        saved_at,
-        response_id,
-        applied,
-    )
-    # The audit event last: on PostgreSQL its statement takes the chain's lock, held until the caller commits.
     detail: dict[str, Any] = {"section": section_name, "questions": len(shown)}
     if idempotency_key is not None:  # ties the event to its idempotency record (the crash test matches them)
         detail.update(idempotency_key=idempotency_key, applied=applied)
-    audit.record(
-        db,
+    event = audit.event_columns(
         actor=principal.actor,
         role=principal.role.value,
         organisation_id=principal.organisation_id,
@@ -190,7 +204,39 @@ def save_section(
         detail=detail,
         now=now,
     )
-    return saved
+    saved = {"response": response_id, "answers": answers, "updated_at": now, "updated_by": principal.user_id}
+    pending = audit.pending_row(event) if postgresql and changed else None
+    if pending is not None:
+        _UPDATE_AND_AUDIT.rows(db, {**saved, **{_AUDIT_PREFIX + name: value for name, value in pending.items()}})
+    else:
+        if changed:
+            _UPDATE_ANSWERS.rows(db, saved)
+        # The audit event last: on SQLite its statements take the chain's place, held until the caller commits.
+        audit.append(db, event)
+    return SectionSaved(
+        header,
+        defn,
+        index,
+        shown,
+        draft_problems(defn, answers, relevant),
+        answers,
+        relevant,
+        now if changed else saved_at,
+        response_id,
+        applied,
+    )
+
+
+def _claim_and_lock(
+    db: Session, principal: Principal, survey_id: int, idempotency_key: str, now: datetime
+) -> tuple[bool, tuple[Any, ...] | None]:
+    """PostgreSQL: claim the key and read the locked row in one statement; (claimed, the row or ``None``)."""
+    params = {"survey": survey_id, "organisation": principal.organisation_id}
+    params.update(idempotency.claim_params(SAVE_SCOPE, principal.actor, idempotency_key, now))
+    found = _CLAIM_AND_LOCK.first(db, params)
+    if found is None:  # cannot happen: the statement always returns its one row
+        raise RuntimeError("the claim returned no row")
+    return bool(found[0]), (tuple(found[1:]) if found[1] is not None else None)
 
 
 def _locked_row(db: Session, survey_id: int, organisation_id: int) -> tuple[Any, ...] | None:
