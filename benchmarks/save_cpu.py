@@ -12,6 +12,10 @@ the server process's CPU time per save: what a save costs the server in the load
     python benchmarks/save_cpu.py --backend postgres --postgres-url "$DATAHEALTH_TEST_POSTGRES_URL"
     python benchmarks/save_cpu.py --backend postgres --http --saves 2000
     python benchmarks/save_cpu.py --backend postgres --http --saves 2000 --sections all
+    python benchmarks/save_cpu.py --backend postgres --http --saves 2000 --sections all --changing
+
+``--changing`` gives the load test's variable questions a new value in every save (as ``load_survey.py`` does),
+so the answers are updated each time a section with one is saved; without it a repeated save changes nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reliability_common import (  # noqa: E402
     BASE_ANSWERS,
+    VARIABLE,
     HospitalLogin,
     Server,
     World,
@@ -46,6 +51,9 @@ from reliability_common import (  # noqa: E402
 )
 
 from datahealth.web.app import create_app  # noqa: E402
+
+_WARM_UP = 50
+"""Saves before the measurement: caches, prepared statements, the thread pool."""
 
 
 def main() -> None:
@@ -60,12 +68,16 @@ def main() -> None:
         default="governance",
         help="governance: one section every time; all: every section in turn (the load test's mix)",
     )
+    p.add_argument("--changing", action="store_true", help="variable questions get a new value in every save")
     args = p.parse_args()
     statements: collections.Counter[str] = collections.Counter()
     with prepare_database(args.backend, postgres_url=args.postgres_url) as target:
         world = build_world(target, hospitals=20)
         names = [name for name, _ in world.sections] if args.sections == "all" else ["governance"]
-        forms = [(name, _section_form(world, name)) for name in names]
+        forms = [  # the body of every save, warm-up first: building them is not measured
+            (names[n % len(names)], _section_form(world, names[n % len(names)], n if args.changing else None))
+            for n in range(_WARM_UP + args.saves)
+        ]
         if args.http:
             server = Server(target, free_port())
             server.start()
@@ -87,13 +99,13 @@ def main() -> None:
 
                 async def save(number: int) -> None:
                     login = world.hospitals[number % len(world.hospitals)]
-                    section, body = forms[number % len(forms)]
+                    section, body = forms[number]
                     response = await client.post(
                         f"/surveys/{world.survey_id}/s/{section}", content=body, headers=_autosave_headers(login)
                     )
                     assert response.status_code == 200, response.text[:300]
 
-                for number in range(20):  # warm-up: caches, prepared statements
+                for number in range(_WARM_UP):  # caches, prepared statements
                     await save(number)
 
                 def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
@@ -101,7 +113,7 @@ def main() -> None:
 
                 event.listen(Engine, "before_cursor_execute", count)
                 cpu, wall = time.process_time(), time.perf_counter()
-                for number in range(args.saves):
+                for number in range(_WARM_UP, _WARM_UP + args.saves):
                     await save(number)
                 return time.process_time() - cpu, time.perf_counter() - wall
 
@@ -124,11 +136,14 @@ def _autosave_headers(login: HospitalLogin) -> dict[str, str]:
     }
 
 
-def _section_form(world: World, section: str) -> str:
+def _section_form(world: World, section: str, number: int | None = None) -> str:
+    """The section's form body; with ``number``, the load test's variable questions get a value of their own."""
     form: list[tuple[str, str]] = []
     for question in dict(world.sections)[section]:
         form.append(("_shown", question))
         value = BASE_ANSWERS[question]
+        if number is not None and question in VARIABLE:
+            value = str(number % 99 + 1) if question == "q13" else f"{value} {number}"
         form += [(question, item) for item in value] if isinstance(value, list) else [(question, value)]
     return urlencode(form)
 
@@ -141,7 +156,7 @@ def _over_http(server: Server, world: World, forms: list[tuple[str, str]], saves
 
     def save(number: int) -> None:
         login = world.hospitals[number % len(world.hospitals)]
-        section, body = forms[number % len(forms)]
+        section, body = forms[number]
         connection.request(
             "POST",
             f"/surveys/{world.survey_id}/s/{section}",
@@ -152,11 +167,11 @@ def _over_http(server: Server, world: World, forms: list[tuple[str, str]], saves
         text = response.read()
         assert response.status == 200, text[:300]
 
-    for number in range(50):  # warm-up: caches, prepared statements, the thread pool
+    for number in range(_WARM_UP):  # caches, prepared statements, the thread pool
         save(number)
     database = _postgres_cpu()
     before, wall = sum(process.cpu_times()[:2]), time.perf_counter()
-    for number in range(saves):
+    for number in range(_WARM_UP, _WARM_UP + saves):
         save(number)
     cpu = sum(process.cpu_times()[:2]) - before
     if database:

@@ -21,6 +21,7 @@ other tenant's data is checked unchanged.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import product
@@ -322,7 +323,9 @@ def app_routes(t: Tenants) -> set[tuple[str, str]]:
             elif isinstance(route, Mount):
                 assert route.path == "/static", f"unexpected mount {route.path}"
             elif isinstance(route, StarletteRoute):
-                found.update((method, prefix + route.path) for method in (route.methods or ()) if method != "HEAD")
+                # A direct route (web.direct_routes) serves its FastAPI route's path: "{survey_id:int}" is "{survey_id}"
+                path = re.sub(r"\{(\w+):\w+\}", r"{\1}", prefix + route.path)
+                found.update((method, path) for method in (route.methods or ()) if method != "HEAD")
             else:
                 raise AssertionError(f"unknown kind of route {route!r}")
 

@@ -45,10 +45,11 @@ from datahealth.web.context import (
     current_principal,
     render,
 )
+from datahealth.web.direct_routes import add_direct_routes
 from datahealth.web.heap import settle_heap
 from datahealth.web.methods import allowed_methods
 from datahealth.web.security import BodySizeLimit, SecurityHeaders
-from datahealth.web.tenancy import object_ids_in_range
+from datahealth.web.tenancy import ROUTE_GUARDS
 
 WEB_DIR = Path(__file__).parent
 
@@ -115,8 +116,9 @@ def create_app(settings: Settings, clock: Clock = system_clock, *, serving: bool
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    add_direct_routes(app)  # first: matched before the routers
     for router in routes.ROUTERS:
-        app.include_router(router, dependencies=[Depends(object_ids_in_range)])
+        app.include_router(router, dependencies=[Depends(guard) for guard in ROUTE_GUARDS])
     _install_error_handlers(app)
     return app
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import Request
 
 from datahealth.errors import NotFound
@@ -20,8 +22,17 @@ async def object_ids_in_range(request: Request) -> None:
     tells a prober something); with it, every out-of-range guess looks like any missing object.
     """
     for name, value in request.path_params.items():
-        if not name.endswith("_id") or not isinstance(value, str):
+        if not name.endswith("_id"):
             continue
-        digits = value[1:] if value.startswith(("-", "+")) else value
-        if digits.isdigit() and not 0 <= int(value) <= MAX_OBJECT_ID:
+        if isinstance(value, str):  # FastAPI's routes: converted after this check, validated there
+            digits = value[1:] if value.startswith(("-", "+")) else value
+            if not digits.isdigit():
+                continue
+            value = int(value)
+        if isinstance(value, int) and not 0 <= value <= MAX_OBJECT_ID:  # a Starlette ``:int`` path converts first
             raise NotFound()
+
+
+ROUTE_GUARDS: list[Callable[[Request], Awaitable[None]]] = [object_ids_in_range]
+"""What every route runs before its endpoint: the routers' dependencies, and called directly by the direct
+routes (``web.direct_routes``), which skip FastAPI's dependency solving."""

@@ -181,6 +181,12 @@ async def save_section(request: Request, survey_id: int, section_name: str) -> R
     return redirect(f"/surveys/{survey_id}/s/{section_name}?saved=1#form-status")
 
 
+async def autosave(request: Request) -> Response:
+    """``save_section`` reached through the direct route (``web.direct_routes``): the survey id already an int."""
+    path = request.path_params
+    return await save_section(request, path["survey_id"], path["section_name"])
+
+
 @router.get("/surveys/{survey_id}/review", response_class=HTMLResponse)
 def review(request: Request, survey_id: int) -> Response:
     principal = require_hospital(request)
