@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     """Processes per server process that ingest exchange batches (``exchange.ingest_pool``); 0 ingests in the web
     worker's threads. 1 or more keeps a batch's tens of milliseconds of Python away from the survey saves of the
     same worker (recommended with PostgreSQL under load; not with an in-memory SQLite database)."""
+    ingest_nice: int = Field(default=10, ge=0, le=19)
+    """How much lower the ingest processes' scheduling priority is than the web workers' (``nice``): when the cores
+    are busy, the survey saves (interactive, waited for) get the CPU before a batch (sent by a machine)."""
     timezone: str = "Asia/Tokyo"
 
     backup_dir: str = ""

@@ -81,6 +81,17 @@ def test_a_batch_is_stored_and_audited_by_the_ingest_process(
     assert event.detail["stored"] == result.total("stored") and event.at == now_for(data)
 
 
+def test_ingest_processes_run_at_the_configured_lower_priority(settings: Settings) -> None:
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    for nice in (10, 0):
+        pool = IngestPool(settings.model_copy(update={"ingest_processes": 1, "ingest_nice": nice}), 1)
+        try:
+            (pid,) = asyncio.run(pool.start())
+            assert os.getpriority(os.PRIO_PROCESS, pid) == min(mine + nice, 19)
+        finally:
+            pool.shutdown()
+
+
 def test_the_same_key_again_returns_the_first_batch(
     pool: IngestPool, data: synth.SynthData, session_factory: sessionmaker[Session]
 ) -> None:

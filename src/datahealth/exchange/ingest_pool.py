@@ -49,9 +49,12 @@ class IngestInterrupted(ServiceUnavailable):
 
 
 def _start_process(settings: Settings) -> None:
-    """Initializer of an ingest process: its engine; Ctrl-C in the terminal is for the web worker, which stops it."""
+    """Initializer of an ingest process: its engine and its lower priority (``ingest_nice``); Ctrl-C in the
+    terminal is for the web worker, which stops it."""
     global _sessions  # noqa: PLW0603 - one factory per ingest process, made once
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if settings.ingest_nice and hasattr(os, "nice"):
+        os.nice(settings.ingest_nice)
     _sessions = make_session_factory(make_engine(settings))
 
 
