@@ -211,7 +211,7 @@ def save_section(
     else:
         if changed:
             _UPDATE_ANSWERS.rows(db, saved)
-        # The audit event last: on SQLite its statements take the chain's place, held until the caller commits.
+        # On SQLite the event takes its place in the chain at once (under the write lock the save already holds).
         audit.append(db, event)
     return SectionSaved(
         header,

@@ -2,7 +2,8 @@
 
 Every hospital autosaves every few seconds in the last hour of the period (issue 4 item 8), and for each request
 FastAPI matches the path through the included routers, then solves the route's dependencies and validates its
-parameters, which cost about a tenth of the server's CPU per save (docs/benchmarks.md, session 7). The autosave's
+parameters: a few per cent of the server's CPU per save over HTTP, about a tenth of the application's own in an
+in-process profile (docs/benchmarks.md, session 7). The autosave's
 path is therefore also registered as a plain Starlette route ahead of the routers: a numeric survey id (the
 ``:int`` converter) goes straight to the same endpoint, after the same guards the routers run
 (``tenancy.ROUTE_GUARDS``). Anything else (a non-numeric id, another method) does not match it and reaches the
